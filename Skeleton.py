@@ -1,0 +1,205 @@
+"""One person's pose: MediaPipe Pose's 33 landmarks, detection, the reduced 13-joint form, drawing.
+
+x and y are relative to the image the skeleton lives in (0..1, for a crop: the crop), z is
+MediaPipe's relative depth, and the 4th value its visibility.
+
+    python Skeleton.py IMAGE [--out FILE]    # detect and draw the skeleton of one image
+"""
+import argparse
+import os
+
+import cv2
+import numpy as np
+
+from common import UserError, run_cli
+
+NUM_LANDMARKS = 33
+# MediaPipe indices of the SPEC's reduced skeleton: nose, shoulders, elbows, wrists, hips,
+# knees, ankles (left before right).
+REDUCED_JOINTS = [0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
+NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 0, 11, 12, 13, 14, 15, 16
+L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 23, 24, 25, 26, 27, 28
+FACE_POINTS = [2, 5, 7, 8, 9, 10]  # eyes, ears, mouth corners
+
+# (from, to, BGR colour). Left limbs are warm, right limbs cold, so that a network (or a person)
+# can tell a left arm from a right arm in a drawing; every bone has its own colour.
+BONES = [
+    (L_SHOULDER, R_SHOULDER, (0, 200, 200)),
+    (L_HIP, R_HIP, (200, 200, 0)),
+    (L_SHOULDER, L_HIP, (0, 140, 255)),
+    (R_SHOULDER, R_HIP, (255, 140, 0)),
+    (L_SHOULDER, L_ELBOW, (0, 0, 255)),
+    (L_ELBOW, L_WRIST, (80, 80, 255)),
+    (R_SHOULDER, R_ELBOW, (255, 0, 0)),
+    (R_ELBOW, R_WRIST, (255, 120, 120)),
+    (L_HIP, L_KNEE, (0, 255, 255)),
+    (L_KNEE, L_ANKLE, (120, 255, 255)),
+    (R_HIP, R_KNEE, (255, 0, 255)),
+    (R_KNEE, R_ANKLE, (255, 120, 255)),
+    (L_WRIST, 19, (60, 60, 200)),  # hands: wrist to index finger
+    (R_WRIST, 20, (200, 60, 60)),
+    (L_ANKLE, 31, (0, 200, 120)),  # feet: ankle to toes
+    (R_ANKLE, 32, (200, 0, 120)),
+]
+NECK_COLOUR = (255, 255, 255)
+FACE_COLOUR = (0, 255, 0)
+
+_detectors = {}
+
+
+def _detector(video):
+    """One shared MediaPipe Pose per mode, created on first use (building one costs ~0.1 s).
+
+    model_complexity=1 ships inside the mediapipe wheel; 2 would download a model at run time.
+    """
+    if video not in _detectors:
+        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info/warning lines
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import mediapipe as mp
+
+        _detectors[video] = mp.solutions.pose.Pose(
+            static_image_mode=not video, model_complexity=1, enable_segmentation=False,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+    return _detectors[video]
+
+
+def reset_video_tracking():
+    """Forget the video-mode tracker's state before starting another video."""
+    det = _detectors.pop(True, None)
+    if det is not None:
+        det.close()
+
+
+class Skeleton:
+    def __init__(self, landmarks=None):
+        self.landmarks = (np.zeros((NUM_LANDMARKS, 4), np.float32) if landmarks is None
+                          else np.asarray(landmarks, np.float32).reshape(NUM_LANDMARKS, 4).copy())
+
+    def __repr__(self):
+        return f"Skeleton(reduced={np.round(self.reduced(), 3).tolist()})"
+
+    def from_image(self, image_bgr, video=False):
+        """Detect the person in `image_bgr`; True and landmarks filled if one was found.
+
+        `video=True` uses MediaPipe's tracking mode for consecutive frames of one video (faster
+        and steadier); call `reset_video_tracking()` between videos.
+        """
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        result = _detector(video).process(rgb)
+        if result.pose_landmarks is None:
+            return False
+        self.landmarks = np.array([[p.x, p.y, p.z, p.visibility]
+                                   for p in result.pose_landmarks.landmark], np.float32)
+        return True
+
+    # --- conversions -------------------------------------------------------------------------
+    def to_array(self):
+        return self.landmarks.copy()
+
+    @classmethod
+    def from_array(cls, array):
+        return cls(array)
+
+    def xy(self):
+        return self.landmarks[:, :2].copy()
+
+    def reduced(self):
+        """The SPEC's 26-value vector: (x, y) of the 13 reduced joints."""
+        return self.landmarks[REDUCED_JOINTS, :2].reshape(-1).copy()
+
+    def transformed(self, scale, offset):
+        """A copy with x,y mapped to x*scale + offset (scale scalar or (sx, sy))."""
+        out = self.landmarks.copy()
+        out[:, :2] = out[:, :2] * np.asarray(scale, np.float32) + np.asarray(offset, np.float32)
+        return Skeleton(out)
+
+    # --- geometry ----------------------------------------------------------------------------
+    def torso_centre(self):
+        return self.landmarks[[L_SHOULDER, R_SHOULDER, L_HIP, R_HIP], :2].mean(axis=0)
+
+    def torso_length(self):
+        shoulders = self.landmarks[[L_SHOULDER, R_SHOULDER], :2].mean(axis=0)
+        hips = self.landmarks[[L_HIP, R_HIP], :2].mean(axis=0)
+        return float(np.linalg.norm(shoulders - hips))
+
+    def normalized_reduced(self):
+        """Reduced joints with translation and scale removed (torso centre at 0, torso length 1).
+
+        This is the form in which poses are compared, so that a shifted or slightly bigger pose
+        still matches; see `normalize_reduced` for the batched version.
+        """
+        return normalize_reduced(self.reduced()[None])[0]
+
+    def distance(self, other):
+        """Mean joint distance between the normalised reduced skeletons, in torso lengths."""
+        a = self.normalized_reduced().reshape(-1, 2)
+        b = other.normalized_reduced().reshape(-1, 2)
+        return float(np.linalg.norm(a - b, axis=1).mean())
+
+    def bounding_box(self):
+        """(x_min, y_min, x_max, y_max) of all 33 landmarks, in the skeleton's units."""
+        xy = self.landmarks[:, :2]
+        return (float(xy[:, 0].min()), float(xy[:, 1].min()),
+                float(xy[:, 0].max()), float(xy[:, 1].max()))
+
+    # --- drawing -----------------------------------------------------------------------------
+    def draw(self, image):
+        """Draw the skeleton onto `image` (in place, also returned).
+
+        Line width and joint size scale with the image, so a drawing looks the same at 64, 128
+        and 256 px: it is what the image-conditioned generators see.
+        """
+        h, w = image.shape[:2]
+        size = min(h, w)
+        thickness = max(1, int(round(size / 64)))
+        xy = self.landmarks[:, :2] * np.array([w, h], np.float32)
+        pts = np.round(xy * 16).astype(np.int64)  # 4 bits of sub-pixel precision
+
+        def line(a, b, colour):
+            cv2.line(image, tuple(map(int, a)), tuple(map(int, b)), colour, thickness, cv2.LINE_AA, 4)
+
+        for a, b, colour in BONES:
+            line(pts[a], pts[b], colour)
+        neck = np.round((xy[L_SHOULDER] + xy[R_SHOULDER]) / 2 * 16).astype(np.int64)
+        line(neck, pts[NOSE], NECK_COLOUR)
+        radius = max(1, thickness) * 16
+        for j in FACE_POINTS + [NOSE]:
+            cv2.circle(image, tuple(map(int, pts[j])), radius // 2 + 8, FACE_COLOUR, -1, cv2.LINE_AA, 4)
+        for j in REDUCED_JOINTS[1:]:
+            cv2.circle(image, tuple(map(int, pts[j])), radius, (255, 255, 255), -1, cv2.LINE_AA, 4)
+        return image
+
+    def drawn(self, size):
+        """The skeleton drawn alone on a black `size` x `size` image."""
+        return self.draw(np.zeros((size, size, 3), np.uint8))
+
+
+def normalize_reduced(reduced):
+    """Batched `Skeleton.normalized_reduced`: (N, 26) -> (N, 26)."""
+    joints = np.asarray(reduced, np.float32).reshape(len(reduced), 13, 2)
+    shoulders = joints[:, 1:3].mean(axis=1)
+    hips = joints[:, 7:9].mean(axis=1)
+    centre = (shoulders + hips) / 2
+    scale = np.maximum(np.linalg.norm(shoulders - hips, axis=1), 1e-3)
+    return ((joints - centre[:, None]) / scale[:, None, None]).reshape(len(reduced), 26)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Detect and draw the skeleton of one image.")
+    parser.add_argument("image", help="an image file with one person")
+    parser.add_argument("--out", default=None, help="where to write the drawing (default: IMAGE_skeleton.png)")
+    args = parser.parse_args()
+    image = cv2.imread(args.image)
+    if image is None:
+        raise UserError(f"cannot read image {args.image}")
+    ske = Skeleton()
+    if not ske.from_image(image):
+        raise UserError(f"no person found in {args.image}")
+    out = args.out or args.image.rsplit(".", 1)[0] + "_skeleton.png"
+    cv2.imwrite(out, ske.draw(image.copy()))
+    print(f"skeleton drawn to {out}; reduced: {np.round(ske.reduced(), 3).tolist()}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,333 @@
+"""Skeletons and square crops of one person's video, extracted once and cached next to it.
+
+    python VideoSkeleton.py VIDEO [--force] [--frame-mod N] [--crop-size PX]
+
+`data/x.mp4` is cached in `data/x/`: `crops/000000.jpg ...` (crop_size x crop_size, BGR),
+`skeletons.npz` (landmarks in crop coordinates, source frame index, crop box per crop) and
+`meta.json` (settings, format version, crop geometry). A cache is reused only when its format
+version, settings and video size match; it is built in a temporary folder and renamed into
+place, so an interrupted run never leaves a cache that a later run would trust.
+
+Crop geometry: the crop side is constant for the whole video, `CROP_SCALE` times the person's
+median body height (nose to ankles along the bones, so it does not shrink in a squat), and the
+crop is centred on the torso (shifted down by `CENTRE_SHIFT` body heights so the feet fit),
+never on the bounding box, so it does not jump when an arm goes up. Outside the frame the
+border is replicated: the image is never distorted.
+"""
+import argparse
+import json
+import os
+import queue
+import shutil
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from common import UserError, open_video, run_cli
+from Skeleton import (L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, NOSE, R_ANKLE, R_HIP, R_KNEE,
+                      R_SHOULDER, Skeleton, reset_video_tracking)
+
+FORMAT_VERSION = 1
+DEFAULT_FRAME_MOD = 1
+DEFAULT_CROP_SIZE = 256
+CROP_SCALE = 1.7      # crop side / median body height
+CENTRE_SHIFT = 0.14   # crop centre below the torso centre, in body heights
+JPEG_QUALITY = 95
+
+
+def body_height(xy):
+    """Nose to ankles along the bones, in the units of `xy` (33 x 2, aspect-correct)."""
+    shoulders = (xy[L_SHOULDER] + xy[R_SHOULDER]) / 2
+    hips = (xy[L_HIP] + xy[R_HIP]) / 2
+    legs = (np.linalg.norm(xy[L_HIP] - xy[L_KNEE]) + np.linalg.norm(xy[L_KNEE] - xy[L_ANKLE])
+            + np.linalg.norm(xy[R_HIP] - xy[R_KNEE]) + np.linalg.norm(xy[R_KNEE] - xy[R_ANKLE])) / 2
+    return float(np.linalg.norm(xy[NOSE] - shoulders) + np.linalg.norm(shoulders - hips) + legs)
+
+
+def crop_box(xy_px, person_height):
+    """(x0, y0, side) of the square crop for one frame's landmarks in pixels."""
+    side = CROP_SCALE * person_height
+    shoulders = (xy_px[L_SHOULDER] + xy_px[R_SHOULDER]) / 2
+    hips = (xy_px[L_HIP] + xy_px[R_HIP]) / 2
+    cx, cy = (shoulders + hips) / 2
+    cy += CENTRE_SHIFT * person_height
+    return np.array([cx - side / 2, cy - side / 2, side], np.float32)
+
+
+def cut_square(frame, box, out_size):
+    """The square `box` of `frame`, replicated at the borders, resized to out_size."""
+    x0, y0, side = box
+    h, w = frame.shape[:2]
+    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
+    iside = int(np.ceil(side))
+    pad_l, pad_t = max(0, -ix0), max(0, -iy0)
+    pad_r, pad_b = max(0, ix0 + iside - w), max(0, iy0 + iside - h)
+    if pad_l or pad_t or pad_r or pad_b:
+        frame = cv2.copyMakeBorder(frame, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    patch = frame[iy0 + pad_t: iy0 + pad_t + iside, ix0 + pad_l: ix0 + pad_l + iside]
+    interp = cv2.INTER_AREA if iside > out_size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (out_size, out_size), interpolation=interp)
+
+
+def frame_to_crop(landmarks, frame_shape, box):
+    """MediaPipe landmarks relative to the frame -> relative to the crop `box`."""
+    h, w = frame_shape[:2]
+    out = landmarks.copy()
+    out[:, 0] = (landmarks[:, 0] * w - box[0]) / box[2]
+    out[:, 1] = (landmarks[:, 1] * h - box[1]) / box[2]
+    return out
+
+
+def read_frames(cap, frame_mod=1, limit=None):
+    """Yield (index, frame) of every frame_mod-th frame, decoding in a background thread.
+
+    OpenCV releases the GIL while decoding, so decoding overlaps with detection or encoding.
+    """
+    frames = queue.Queue(maxsize=16)
+
+    def produce():
+        index = 0
+        while limit is None or index < limit:
+            if not cap.grab():
+                break
+            if index % frame_mod == 0:
+                ok, frame = cap.retrieve()
+                if not ok:
+                    break
+                frames.put((index, frame))
+            index += 1
+        frames.put((index, None))
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    while True:
+        index, frame = frames.get()
+        if frame is None:
+            thread.join()
+            yield index, None  # end marker: index is the number of frames read
+            return
+        yield index, frame
+
+
+def cache_dir_for(filename):
+    return os.path.splitext(filename)[0]
+
+
+class VideoSkeleton:
+    """The cached skeletons and crops of one video; see the module docstring."""
+
+    def __init__(self, filename, force_compute=False, frame_mod=DEFAULT_FRAME_MOD,
+                 crop_size=DEFAULT_CROP_SIZE, verbose=True):
+        if frame_mod < 1:
+            raise UserError(f"--frame-mod must be at least 1, got {frame_mod}")
+        if not 32 <= crop_size <= 1024:
+            raise UserError(f"--crop-size must be between 32 and 1024, got {crop_size}")
+        if not os.path.isfile(filename):
+            raise UserError(f"no such video file: {filename}")
+        self.filename = filename
+        self.cache_dir = cache_dir_for(filename)
+        self.settings = {"format_version": FORMAT_VERSION, "frame_mod": int(frame_mod),
+                         "crop_size": int(crop_size), "video_bytes": os.path.getsize(filename)}
+        self.verbose = verbose
+        self.reused = False
+        if not force_compute and self._load():
+            self.reused = True
+        else:
+            self._build()
+            if not self._load():
+                raise UserError(f"the cache just written to {self.cache_dir} cannot be read back")
+
+    # --- public API --------------------------------------------------------------------------
+    def ske_count(self):
+        return len(self.ske)
+
+    def read_image(self, i):
+        path = os.path.join(self.cache_dir, "crops", f"{i:06d}.jpg")
+        image = cv2.imread(path)
+        if image is None:
+            raise UserError(f"crop {path} is missing or corrupt; rebuild with: "
+                            f"python VideoSkeleton.py {self.filename} --force")
+        return image
+
+    def read_all_images(self):
+        return np.stack([self.read_image(i) for i in range(self.ske_count())])
+
+    def frame_index(self, i):
+        return int(self.frame_indices[i])
+
+    def crop_and_ske(self, frame, video=True):
+        """Detect the person in a new full `frame` and crop it as this video's frames were.
+
+        Returns (crop BGR crop_size x crop_size, Skeleton in crop coordinates), or (None, None)
+        when no person is found.
+        """
+        ske = Skeleton()
+        if not ske.from_image(frame, video=video):
+            return None, None
+        return self.crop_detected(frame, ske)
+
+    def crop_detected(self, frame, frame_ske):
+        """Crop `frame` around an already detected skeleton (landmarks relative to the frame)."""
+        h, w = frame.shape[:2]
+        xy_px = frame_ske.landmarks[:, :2] * np.array([w, h], np.float32)
+        box = crop_box(xy_px, self.person_height)
+        crop = cut_square(frame, box, self.crop_size)
+        return crop, Skeleton(frame_to_crop(frame_ske.landmarks, frame.shape, box))
+
+    # --- cache -------------------------------------------------------------------------------
+    def _load(self):
+        meta_path = os.path.join(self.cache_dir, "meta.json")
+        if not os.path.exists(meta_path):
+            return False
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+            if any(meta.get(k) != v for k, v in self.settings.items()):
+                if self.verbose:
+                    print(f"cache {self.cache_dir} was made with other settings or an older "
+                          "format: rebuilding", file=sys.stderr)
+                return False
+            with np.load(os.path.join(self.cache_dir, "skeletons.npz"), allow_pickle=False) as npz:
+                landmarks = npz["landmarks"].astype(np.float32)
+                frame_indices = npz["frame_index"].astype(np.int64)
+                boxes = npz["crop_box"].astype(np.float32)
+            count = meta["count"]
+            if (landmarks.shape != (count, 33, 4) or frame_indices.shape != (count,)
+                    or boxes.shape != (count, 3)):
+                raise ValueError("array shapes do not match the count in meta.json")
+            crops = os.path.join(self.cache_dir, "crops")
+            for i in range(count):
+                if os.path.getsize(os.path.join(crops, f"{i:06d}.jpg")) == 0:
+                    raise ValueError(f"crop {i} is empty")
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, EOFError) as err:
+            print(f"warning: cache {self.cache_dir} is corrupt ({err}); rebuilding", file=sys.stderr)
+            return False
+        self.meta = meta
+        self.ske = [Skeleton(lm) for lm in landmarks]
+        self.landmarks = landmarks
+        self.frame_indices = frame_indices
+        self.crop_boxes = boxes
+        self.crop_size = meta["crop_size"]
+        self.person_height = meta["person_height_px"]
+        return True
+
+    def _detect_all(self, cap, total):
+        """Pass 1: landmarks (relative to the frame) of every frame_mod-th frame with a person."""
+        frame_mod = self.settings["frame_mod"]
+        found, frames_read, frame_shape = [], 0, None
+        reset_video_tracking()
+        ske = Skeleton()
+        bar = tqdm(total=total or None, desc="detecting", unit="frame", disable=not self.verbose,
+                   leave=False)
+        for index, frame in read_frames(cap, frame_mod):
+            if frame is None:
+                frames_read = index
+                break
+            frame_shape = frame.shape
+            if ske.from_image(frame, video=frame_mod <= 2):
+                found.append((index, ske.landmarks.copy()))
+            bar.update(index + 1 - bar.n)
+        bar.close()
+        reset_video_tracking()
+        return found, frames_read, frame_shape
+
+    def _build(self):
+        start = time.time()
+        cap = open_video(self.filename)
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        parent = os.path.dirname(os.path.abspath(self.cache_dir))
+        if not os.access(parent, os.W_OK):
+            raise UserError(f"cannot write the cache next to the video: {parent} is read-only; "
+                            "copy the video to a writable folder")
+        tmp_dir = os.path.join(parent, f".{os.path.basename(self.cache_dir)}.building-{os.getpid()}")
+        try:
+            found, frames_read, shape = self._detect_all(cap, total)
+            considered = len(range(0, frames_read, self.settings["frame_mod"]))
+            if not found:
+                raise UserError(f"no person found in any of the {frames_read} frames of {self.filename}")
+            h, w = shape[:2]
+            px = np.array([w, h], np.float32)
+            person_height = float(np.median([body_height(lm[:, :2] * px) for _, lm in found]))
+            crop_size = self.settings["crop_size"]
+            os.makedirs(os.path.join(tmp_dir, "crops"))
+            # Pass 2: decode again and cut the crops (cheaper than holding every frame in memory).
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            landmarks, boxes, frame_indices, writes = [], [], [], []
+            boxes_by_index = {index: lm for index, lm in found}
+            last_wanted = found[-1][0]
+            jpeg = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+            with ThreadPoolExecutor(max_workers=2) as encoder:
+                for index, frame in tqdm(read_frames(cap, self.settings["frame_mod"], last_wanted + 1),
+                                         total=len(found), desc="cropping", unit="crop",
+                                         disable=not self.verbose, leave=False):
+                    if frame is None:
+                        break
+                    lm = boxes_by_index.get(index)
+                    if lm is None:
+                        continue
+                    box = crop_box(lm[:, :2] * px, person_height)
+                    path = os.path.join(tmp_dir, "crops", f"{len(boxes):06d}.jpg")
+                    writes.append(encoder.submit(cv2.imwrite, path, cut_square(frame, box, crop_size), jpeg))
+                    landmarks.append(frame_to_crop(lm, shape, box))
+                    boxes.append(box)
+                    frame_indices.append(index)
+            if not all(w.result() for w in writes) or len(boxes) != len(found):
+                raise UserError(f"could not write the crops of {self.filename} to {tmp_dir}")
+            cap.release()
+            np.savez(os.path.join(tmp_dir, "skeletons.npz"), landmarks=np.array(landmarks, np.float32),
+                     frame_index=np.array(frame_indices, np.int64), crop_box=np.array(boxes, np.float32))
+            meta = dict(self.settings, count=len(boxes), frames_read=frames_read,
+                        frames_considered=considered, frames_skipped=considered - len(boxes),
+                        frame_width=w, frame_height=h, person_height_px=person_height,
+                        crop_side_px=CROP_SCALE * person_height, video=os.path.basename(self.filename))
+            with open(os.path.join(tmp_dir, "meta.json"), "w") as f:
+                json.dump(meta, f, indent=2, sort_keys=True)
+            self._swap_in(tmp_dir)
+        finally:
+            cap.release()
+            if os.path.exists(tmp_dir):
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+        if self.verbose:
+            print(f"{self.filename}: {frames_read} frames read, {len(boxes)} skeletons found, "
+                  f"{considered - len(boxes)} frames skipped (no person), "
+                  f"{time.time() - start:.1f} s -> {self.cache_dir}/")
+
+    def _swap_in(self, tmp_dir):
+        """Replace the cache folder by the finished temporary one with renames only."""
+        old = None
+        if os.path.exists(self.cache_dir):
+            old = f"{tmp_dir}.old"
+            os.rename(self.cache_dir, old)
+        os.rename(tmp_dir, self.cache_dir)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Extract and cache skeletons and square person crops of a video "
+                    "(data/x.mp4 -> data/x/).")
+    parser.add_argument("video", help="the video file of one person")
+    parser.add_argument("--force", action="store_true", help="rebuild the cache even if it is valid")
+    parser.add_argument("--frame-mod", type=int, default=DEFAULT_FRAME_MOD,
+                        help=f"use every N-th frame (default {DEFAULT_FRAME_MOD})")
+    parser.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE,
+                        help=f"side of the stored square crops in pixels (default {DEFAULT_CROP_SIZE})")
+    args = parser.parse_args()
+    start = time.time()
+    vs = VideoSkeleton(args.video, force_compute=args.force, frame_mod=args.frame_mod,
+                       crop_size=args.crop_size)
+    if vs.reused:
+        m = vs.meta
+        print(f"{args.video}: {m['frames_read']} frames read, {m['count']} skeletons found, "
+              f"{m['frames_skipped']} frames skipped (no person), {time.time() - start:.2f} s (cache reused)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

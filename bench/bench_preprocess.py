@@ -1,0 +1,72 @@
+"""Preprocessing throughput: VideoSkeleton (detect + crop + cache) vs MediaPipe alone.
+
+    python bench/bench_preprocess.py [VIDEO] [--frames N]
+
+Both run on the same first N frames (decoding included in both), VideoSkeleton on a
+temporary copy so no cache is left behind. Target: VideoSkeleton >= 0.8 x MediaPipe alone.
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import cv2  # noqa: E402
+
+from common import device_name, select_device  # noqa: E402
+from Skeleton import Skeleton, reset_video_tracking  # noqa: E402
+from VideoSkeleton import VideoSkeleton  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("video", nargs="?", default="data/demo_target.mp4")
+    parser.add_argument("--frames", type=int, default=300, help="frames to process (default 300)")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp()
+    try:
+        clip = os.path.join(tmp, "clip.mp4")
+        cap = cv2.VideoCapture(args.video)
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25
+        writer = None
+        for _ in range(args.frames):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if writer is None:
+                writer = cv2.VideoWriter(clip, cv2.VideoWriter_fourcc(*"mp4v"), fps, frame.shape[1::-1])
+            writer.write(frame)
+        writer.release()
+        width, height = frame.shape[1], frame.shape[0]
+        Skeleton().from_image(frame)  # load the model outside the timings
+
+        reset_video_tracking()
+        start = time.perf_counter()
+        cap = cv2.VideoCapture(clip)
+        n = found = 0
+        ske = Skeleton()
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            n += 1
+            found += ske.from_image(frame, video=True)
+        mediapipe_fps = n / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        vs = VideoSkeleton(clip, force_compute=True, verbose=False)
+        video_skeleton_fps = n / (time.perf_counter() - start)
+    finally:
+        shutil.rmtree(tmp)
+    print(f"machine: {device_name(select_device())}; video: {args.video}, {n} frames "
+          f"{width}x{height}")
+    print(f"MediaPipe alone:  {mediapipe_fps:6.1f} frames/s ({found} persons found)")
+    print(f"VideoSkeleton:    {video_skeleton_fps:6.1f} frames/s ({vs.ske_count()} crops cached)")
+    print(f"ratio: {video_skeleton_fps / mediapipe_fps:.2f} (target >= 0.80)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+import os
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+
+import Skeleton as skeleton_module
+from conftest import assert_one_line_error, run_script, write_clip
+from VideoSkeleton import CROP_SCALE, VideoSkeleton, crop_box, cut_square
+
+
+@pytest.fixture(scope="module")
+def taichi_cache(taichi_clip):
+    return VideoSkeleton(taichi_clip, force_compute=True, verbose=False)
+
+
+def test_real_person_is_found_in_almost_every_frame(taichi_cache):
+    m = taichi_cache.meta
+    assert m["frames_read"] == 60
+    assert m["count"] >= 0.95 * 60
+    assert m["count"] + m["frames_skipped"] == 60
+
+
+def test_crops_are_square_and_the_person_is_centred_on_the_torso(taichi_cache):
+    vs = taichi_cache
+    for i in range(0, vs.ske_count(), 10):
+        crop = vs.read_image(i)
+        assert crop.shape == (256, 256, 3) and crop.dtype == np.uint8
+        centre = vs.ske[i].torso_centre()
+        assert abs(centre[0] - 0.5) < 0.02
+        x0, y0, x1, y1 = vs.ske[i].bounding_box()
+        assert x0 > -0.05 and x1 < 1.05 and y0 > -0.05 and y1 < 1.05  # the whole person is inside
+    sides = vs.crop_boxes[:, 2]
+    assert np.ptp(sides) == 0  # the same crop side in every frame
+    assert np.all(np.diff(vs.frame_indices) > 0)
+
+
+def test_crop_and_ske_reproduces_the_cache(taichi_cache, taichi_clip):
+    vs = taichi_cache
+    cap = cv2.VideoCapture(taichi_clip)
+    cap.set(cv2.CAP_PROP_POS_FRAMES, vs.frame_index(0))
+    ok, frame = cap.read()
+    crop, ske = vs.crop_and_ske(frame, video=False)
+    assert crop.shape == (256, 256, 3)
+    assert np.abs(ske.reduced() - vs.ske[0].reduced()).mean() < 0.02
+
+
+def test_crop_box_does_not_move_when_an_arm_goes_up():
+    xy = np.zeros((33, 2), np.float32)
+    xy[[11, 12, 23, 24]] = [(110, 100), (90, 100), (108, 160), (92, 160)]
+    xy[[13, 15]] = [(130, 130), (135, 160)]
+    raised = xy.copy()
+    raised[[13, 15]] = [(125, 70), (130, 30)]
+    np.testing.assert_array_equal(crop_box(xy, 200), crop_box(raised, 200))
+    assert crop_box(xy, 200)[2] == pytest.approx(CROP_SCALE * 200)
+
+
+def test_cut_square_pads_at_the_borders_without_distortion():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[:, :, 0] = np.arange(200)[None, :] % 256
+    frame[:, :, 1] = np.arange(100)[:, None]
+    inside = cut_square(frame, (50, 20, 40), 40)
+    np.testing.assert_array_equal(inside, frame[20:60, 50:90])
+    corner = cut_square(frame, (-30, -30, 60), 60)  # top-left, half outside
+    assert corner.shape == (60, 60, 3)
+    np.testing.assert_array_equal(corner[30:, 30:], frame[:30, :30])
+    np.testing.assert_array_equal(corner[:30, 30:], np.repeat(frame[:1, :30], 30, axis=0))
+    bigger = cut_square(frame, (150, 60, 120), 64)  # bottom-right, larger than the frame height
+    assert bigger.shape == (64, 64, 3)
+
+
+def test_cache_is_reused_and_rebuilt_on_other_settings(karate_clip, capsys):
+    first = VideoSkeleton(karate_clip, force_compute=True, verbose=False)
+    again = VideoSkeleton(karate_clip, verbose=False)
+    assert again.reused and again.ske_count() == first.ske_count()
+    np.testing.assert_array_equal(again.landmarks, first.landmarks)
+    np.testing.assert_array_equal(again.read_image(3), first.read_image(3))
+    other = VideoSkeleton(karate_clip, frame_mod=2, verbose=True)
+    assert not other.reused
+    assert other.ske_count() <= 20
+    assert "other settings" in capsys.readouterr().err
+    assert VideoSkeleton(karate_clip, frame_mod=2, verbose=False).reused
+
+
+def test_corrupt_cache_is_detected_and_rebuilt(karate_clip, capsys):
+    vs = VideoSkeleton(karate_clip, verbose=False)
+    with open(os.path.join(vs.cache_dir, "skeletons.npz"), "wb") as f:
+        f.write(b"not an npz")
+    rebuilt = VideoSkeleton(karate_clip, verbose=False)
+    assert not rebuilt.reused and rebuilt.ske_count() == vs.ske_count()
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_interrupted_build_leaves_no_cache(karate_clip, tmp_path, monkeypatch):
+    video = tmp_path / "interrupted.mp4"
+    video.write_bytes(open(karate_clip, "rb").read())
+    calls = {"n": 0}
+    real = skeleton_module.Skeleton.from_image
+
+    def flaky(self, image, video=False):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return real(self, image, video)
+
+    monkeypatch.setattr(skeleton_module.Skeleton, "from_image", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        VideoSkeleton(str(video), verbose=False)
+    assert os.listdir(tmp_path) == ["interrupted.mp4"]
+
+
+def test_cli_prints_the_summary_and_reuses_the_cache(karate_clip, tmp_path):
+    video = tmp_path / "cli.mp4"
+    video.write_bytes(open(karate_clip, "rb").read())
+    first = run_script("VideoSkeleton.py", str(video))
+    assert first.returncode == 0, first.stderr
+    assert "40 frames read" in first.stdout and "skeletons found" in first.stdout and " s " in first.stdout
+    second = run_script("VideoSkeleton.py", str(video))
+    assert second.returncode == 0 and "cache reused" in second.stdout
+
+
+def _bad_videos(folder, blank_clip):
+    folder.mkdir()
+    missing = folder / "missing.mp4"
+    noise = folder / "noise.mp4"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    text = folder / "notes.mp4"
+    text.write_text("this is not a video\n")
+    empty = folder / "zero_frames.mp4"
+    cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"mp4v"), 25, (64, 64)).release()
+    return {"missing": missing, "noise": noise, "text": text, "zero frames": empty,
+            "no person": pathlib.Path(blank_clip)}
+
+
+def test_bad_inputs_give_one_line_errors_and_no_cache(tmp_path, blank_clip):
+    for name, path in _bad_videos(tmp_path / "bad", blank_clip).items():
+        proc = run_script("VideoSkeleton.py", str(path))
+        line = assert_one_line_error(proc)
+        assert str(path.name) in line or name == "no person", line
+        cache = os.path.splitext(str(path))[0]
+        assert not os.path.exists(cache), name
+    assert not [p for p in os.listdir(tmp_path / "bad") if p.startswith(".")]
+    assert "no person" in assert_one_line_error(run_script("VideoSkeleton.py", str(blank_clip)))
+
+
+def test_bad_settings_are_refused(karate_clip):
+    assert "frame-mod" in assert_one_line_error(run_script("VideoSkeleton.py", karate_clip, "--frame-mod", "0"))
