@@ -114,6 +114,15 @@ def read_frames(cap, frame_mod=1, limit=None):
         yield index, frame
 
 
+def held_out_split(count, held_out_fraction):
+    """(train indices, held-out indices): the last `held_out_fraction` of the frames, in time
+    order, are held out, so evaluation frames are never neighbours of training frames."""
+    if not 0 <= held_out_fraction < 1:
+        raise UserError(f"--held-out must be in [0, 1), got {held_out_fraction}")
+    held = int(round(count * held_out_fraction))
+    return np.arange(count - held), np.arange(count - held, count)
+
+
 def cache_dir_for(filename):
     return os.path.splitext(filename)[0]
 

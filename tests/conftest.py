@@ -78,3 +78,43 @@ def assert_one_line_error(proc):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
     return errors[0]
+
+
+class SyntheticPoses:
+    """Stands in for a VideoSkeleton: poses with distinct arm angles; each frame's image is its
+    skeleton drawn large on grey, so a network has something learnable to reproduce."""
+
+    def __init__(self, count=40, size=64):
+        from Skeleton import Skeleton
+
+        self.size = size
+        self.ske = []
+        for i in range(count):
+            lm = np.zeros((33, 4), np.float32)
+            lm[:, 3] = 1
+            a = 0.1 + 2.5 * i / count
+            pts = {0: (0.5, 0.2), 11: (0.56, 0.3), 12: (0.44, 0.3), 23: (0.54, 0.55), 24: (0.46, 0.55),
+                   25: (0.55, 0.72), 26: (0.45, 0.72), 27: (0.55, 0.9), 28: (0.45, 0.9)}
+            for j, p in pts.items():
+                lm[j, :2] = p
+            for s, sh, el, wr in ((1, 11, 13, 15), (-1, 12, 14, 16)):
+                d = np.array([s * np.sin(a), np.cos(a)])
+                lm[el, :2] = lm[sh, :2] + 0.13 * d
+                lm[wr, :2] = lm[el, :2] + 0.12 * d
+            for j in list(range(1, 11)) + list(range(17, 23)) + list(range(29, 33)):
+                lm[j, :2] = lm[{**{k: 0 for k in range(1, 11)}, 17: 15, 19: 15, 21: 15, 18: 16, 20: 16, 22: 16,
+                                29: 27, 31: 27, 30: 28, 32: 28}[j], :2]
+            self.ske.append(Skeleton(lm))
+        self.landmarks = np.stack([s.landmarks for s in self.ske])
+        self.settings = {"frame_mod": 1}
+        self.filename = "synthetic_poses.mp4"
+
+    def ske_count(self):
+        return len(self.ske)
+
+    def read_image(self, i):
+        image = np.full((self.size, self.size, 3), 120, np.uint8)
+        return self.ske[i].draw(image)
+
+    def frame_index(self, i):
+        return i

@@ -1,0 +1,250 @@
+"""The main job: the target performs the source's moves, shown side by side.
+
+    python DanceDemo.py [--source VIDEO] [--target VIDEO] [--gen GEN_TYPE] [--out FILE] [--no-window]
+
+For each source frame: detect the skeleton, retarget it onto the target's body (Everybody
+Dance Now's pose normalisation adapted to our crops: the source's bone directions and relative
+foreshortening, the target's own bone lengths, placed where the target's torso sits in its
+crops), generate the target's image, and write source-with-skeleton | generated target.
+GEN_TYPE: 1 nearest, 2 vanilla-ske, 3 vanilla-image, 4 gan (see GEN_NAMES).
+"""
+import argparse
+import os
+import time
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from common import UserError, VideoWriter, open_video, run_cli, video_fps
+from Skeleton import (L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NOSE, R_ANKLE, R_ELBOW,
+                      R_HIP, R_KNEE, R_SHOULDER, R_WRIST, Skeleton, reset_video_tracking)
+from VideoSkeleton import VideoSkeleton
+
+GEN_NAMES = {1: "nearest", 2: "vanilla-ske", 3: "vanilla-image", 4: "gan"}
+DEFAULT_SOURCE = "data/demo_source.mp4"
+DEFAULT_TARGET = "data/demo_target.mp4"
+PANEL = 512  # output height of each half of the side-by-side video
+
+# The retargeting tree. HIP_MID and SHOULDER_MID are virtual joints (midpoints); each bone is
+# (parent, child) and is rebuilt in this order, parents first.
+HIP_MID, SHOULDER_MID = 33, 34
+BONE_TREE = [(HIP_MID, L_HIP), (HIP_MID, R_HIP), (HIP_MID, SHOULDER_MID),
+             (SHOULDER_MID, L_SHOULDER), (SHOULDER_MID, R_SHOULDER), (SHOULDER_MID, NOSE),
+             (L_SHOULDER, L_ELBOW), (L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW), (R_ELBOW, R_WRIST),
+             (L_HIP, L_KNEE), (L_KNEE, L_ANKLE), (R_HIP, R_KNEE), (R_KNEE, R_ANKLE)]
+# Landmarks outside the reduced skeleton follow a joint, scaled like the bone that ends there.
+FOLLOWERS = {NOSE: range(1, 11), L_WRIST: (17, 19, 21), R_WRIST: (18, 20, 22),
+             L_ANKLE: (29, 31), R_ANKLE: (30, 32)}
+REFERENCE_PERCENTILE = 90  # 2-D bones only look shorter (foreshortening): a high percentile is their length
+MAX_STRETCH = 1.15         # a source bone may appear at most this much longer than its reference
+
+
+def with_midpoints(xy):
+    return np.vstack([xy, (xy[L_HIP] + xy[R_HIP]) / 2, (xy[L_SHOULDER] + xy[R_SHOULDER]) / 2])
+
+
+def bone_lengths(xy):
+    full = with_midpoints(xy)
+    return np.array([np.linalg.norm(full[c] - full[p]) for p, c in BONE_TREE])
+
+
+class Retargeter:
+    """Maps a source skeleton (in source frame pixels) onto the target's body and crop.
+
+    Target bone lengths are measured once over its whole cache; the source's are learnt online,
+    frame after frame, so a live video needs no second pass.
+    """
+
+    def __init__(self, target_vs):
+        lengths = np.array([bone_lengths(lm[:, :2]) for lm in target_vs.landmarks])
+        self.target_lengths = np.percentile(lengths, REFERENCE_PERCENTILE, axis=0)
+        centres = np.array([Skeleton(lm).torso_centre() for lm in target_vs.landmarks])
+        self.target_centre = np.median(centres, axis=0)
+        self.source_history = []
+
+    def reset(self):
+        self.source_history = []
+
+    def __call__(self, source_ske, frame_shape):
+        """A Skeleton in the target's crop coordinates, moving like `source_ske`.
+
+        `source_ske` holds MediaPipe landmarks relative to a source frame of `frame_shape`.
+        """
+        h, w = frame_shape[:2]
+        src = with_midpoints(source_ske.landmarks[:, :2] * np.array([w, h], np.float32))
+        src_lengths = bone_lengths(src[:33])
+        self.source_history.append(src_lengths)
+        src_reference = np.percentile(np.array(self.source_history), REFERENCE_PERCENTILE, axis=0)
+        ratio = np.minimum(src_lengths / np.maximum(src_reference, 1e-6), MAX_STRETCH)
+        out = np.zeros_like(src)
+        scale_at = {HIP_MID: self.target_lengths[2] / max(src_reference[2], 1e-6)}
+        for k, (parent, child) in enumerate(BONE_TREE):
+            direction = src[child] - src[parent]
+            norm = np.linalg.norm(direction)
+            direction = direction / norm if norm > 1e-6 else np.zeros(2)
+            out[child] = out[parent] + direction * self.target_lengths[k] * ratio[k]
+            scale_at[child] = self.target_lengths[k] / max(src_reference[k], 1e-6)
+        for joint, followers in FOLLOWERS.items():
+            for f in followers:
+                out[f] = out[joint] + (src[f] - src[joint]) * scale_at[joint]
+        landmarks = source_ske.landmarks.copy()
+        landmarks[:, :2] = out[:33]
+        ske = Skeleton(landmarks)
+        return ske.transformed(1.0, self.target_centre - ske.torso_centre())
+
+
+def model_path(target, gen_name):
+    """Where the checkpoint of generator `gen_name` trained on video `target` lives."""
+    stem = os.path.splitext(os.path.basename(target))[0]
+    return os.path.join("models", f"{stem}_{gen_name}.pt")
+
+
+TRAIN_COMMANDS = {"vanilla-ske": "python GenVanillaNN.py {target} --variant ske",
+                  "vanilla-image": "python GenVanillaNN.py {target} --variant image",
+                  "gan": "python GenGAN.py {target}"}
+
+
+def load_generator(gen_type, target_vs, temporal=True):
+    """The generator of GEN_TYPE `gen_type` for the target, or UserError saying how to get it."""
+    if gen_type not in GEN_NAMES:
+        raise UserError(f"unknown generator {gen_type}; choose from "
+                        + ", ".join(f"{k} ({v})" for k, v in GEN_NAMES.items()))
+    name = GEN_NAMES[gen_type]
+    if name == "nearest":
+        from GenNearest import GenNearest
+
+        return GenNearest(target_vs, temporal=temporal)
+    path = model_path(target_vs.filename, name)
+    if not os.path.exists(path):
+        raise UserError(f"no trained {name} model for {target_vs.filename} ({path}); train it with: "
+                        + TRAIN_COMMANDS[name].format(target=target_vs.filename))
+    if name == "gan":
+        from GenGAN import GenGAN
+
+        return GenGAN(target_vs, load_from_file=True)
+    from GenVanillaNN import GenVanillaNN
+
+    return GenVanillaNN(target_vs, load_from_file=True, variant=name.split("-")[1])
+
+
+def placeholder(size, text="no person detected"):
+    panel = np.full((size, size, 3), 60, np.uint8)
+    cv2.line(panel, (0, 0), (size - 1, size - 1), (0, 0, 200), 3)
+    cv2.line(panel, (0, size - 1), (size - 1, 0), (0, 0, 200), 3)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
+    cv2.rectangle(panel, ((size - tw) // 2 - 8, size // 2 - th - 8), ((size + tw) // 2 + 8, size // 2 + 8),
+                  (0, 0, 0), -1)
+    cv2.putText(panel, text, ((size - tw) // 2, size // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+    return panel
+
+
+def transfer(source_path, target_vs, generator, limit=None):
+    """Yield (source frame, frame-relative Skeleton or None, retargeted Skeleton or None,
+    generated image or None) for every source frame: the whole pipeline, without display."""
+    cap = open_video(source_path)
+    retarget = Retargeter(target_vs)
+    reset_video_tracking()
+    if hasattr(generator, "reset"):
+        generator.reset()
+    count = 0
+    try:
+        while limit is None or count < limit:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            count += 1
+            ske = Skeleton()
+            if not ske.from_image(frame, video=True):
+                yield frame, None, None, None
+                continue
+            target_ske = retarget(ske, frame.shape)
+            yield frame, ske, target_ske, generator.generate(target_ske)
+    finally:
+        cap.release()
+        reset_video_tracking()
+
+
+def compose(frame, ske, generated, label):
+    """Source frame with its skeleton | generated target (or a placeholder), PANEL px high."""
+    h, w = frame.shape[:2]
+    left = frame.copy()
+    if ske is not None:
+        ske.draw(left)
+    left = cv2.resize(left, (max(1, round(w * PANEL / h)), PANEL), interpolation=cv2.INTER_AREA)
+    if generated is None:
+        right = placeholder(PANEL)
+    else:
+        right = cv2.resize(generated, (PANEL, PANEL), interpolation=cv2.INTER_CUBIC)
+    cv2.putText(right, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
+    return np.hstack([left, right])
+
+
+def display_available():
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or os.name == "nt"
+
+
+def main(default_gen):
+    parser = argparse.ArgumentParser(description="Make the target perform the source's moves "
+                                                 "(side-by-side video).")
+    parser.add_argument("--source", default=DEFAULT_SOURCE, help=f"the performer's video (default {DEFAULT_SOURCE})")
+    parser.add_argument("--target", default=DEFAULT_TARGET, help=f"the target's video (default {DEFAULT_TARGET})")
+    parser.add_argument("--gen", type=int, default=default_gen,
+                        help="generator: " + ", ".join(f"{k} {v}" for k, v in GEN_NAMES.items())
+                             + f" (default {default_gen}, GEN_TYPE in DanceDemo.py)")
+    parser.add_argument("--out", default=None, help="output video (default out/SOURCE_to_TARGET_GEN.mp4)")
+    parser.add_argument("--no-window", action="store_true", help="do not show a window, only write the video")
+    args = parser.parse_args()
+    if args.gen not in GEN_NAMES:
+        raise UserError(f"unknown --gen {args.gen}; choose from "
+                        + ", ".join(f"{k} ({v})" for k, v in GEN_NAMES.items()))
+    open_video(args.source).release()
+    target_vs = VideoSkeleton(args.target)
+    generator = load_generator(args.gen, target_vs)
+    name = GEN_NAMES[args.gen]
+    stem = lambda p: os.path.splitext(os.path.basename(p))[0]  # noqa: E731
+    out = args.out or os.path.join("out", f"{stem(args.source)}_to_{stem(args.target)}_{name}.mp4")
+    cap = open_video(args.source)
+    fps, total = video_fps(cap), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    show = not args.no_window and display_available()
+    writer, frames, missing, paused = None, 0, 0, False
+    start = time.time()
+    try:
+        for frame, ske, _, generated in tqdm(transfer(args.source, target_vs, generator),
+                                             total=total or None, desc="dance", unit="frame"):
+            panel = compose(frame, ske, generated, name)
+            if writer is None:
+                writer = VideoWriter(out, fps, (panel.shape[1], panel.shape[0]))
+            writer.write(panel)
+            frames += 1
+            missing += generated is None
+            if show:
+                cv2.imshow("DanceDemo (q quits, space pauses)", panel)
+                key = cv2.waitKey(1) & 0xFF
+                while True:
+                    if key == ord("q"):
+                        raise StopIteration
+                    if key == ord(" "):
+                        paused = not paused
+                    if not paused:
+                        break
+                    key = cv2.waitKey(50) & 0xFF
+    except StopIteration:
+        pass
+    finally:
+        if writer is not None:
+            writer.close()
+        if show:
+            cv2.destroyAllWindows()
+    seconds = time.time() - start
+    print(f"{frames} frames ({missing} without a person) in {seconds:.1f} s, "
+          f"{frames / max(seconds, 1e-9):.1f} fps, generator {name} -> {out}")
+    if frames and missing == frames:
+        print(f"warning: no person was found in any frame of {args.source}; the video shows placeholders")
+    return 0
+
+
+if __name__ == "__main__":
+    GEN_TYPE = 1
+    run_cli(lambda: main(GEN_TYPE))

@@ -1,0 +1,127 @@
+"""GEN_TYPE 4: a conditional GAN from the drawn skeleton to the target's image.
+
+    python GenGAN.py TARGET_VIDEO [--epochs N | --minutes M] [--size PX] [--held-out F] [--resume]
+    torchrun --nproc_per_node N GenGAN.py TARGET_VIDEO ...     # data-parallel (NCCL on GPUs, gloo on CPUs)
+
+pix2pix's recipe with pix2pixHD's ingredients that need no downloaded weights:
+- generator: a U-Net (networks.UnetGenerator) on the skeleton drawing, upsampling by nearest +
+  convolution (no checkerboard); its exponential moving average (EMA) is what `generate` uses;
+- discriminator: PatchGANs at two scales conditioned on the drawing, LSGAN loss;
+- generator loss: L1 to the real frame (lambda 100) + adversarial + discriminator feature
+  matching (lambda 10); Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
+On CUDA the forward passes run in bfloat16 autocast (mixed precision).
+"""
+import argparse
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from common import run_cli
+from networks import MultiscaleDiscriminator, UnetGenerator
+from training import NetworkGenerator, add_training_arguments, drawing_tensor, train_main
+
+
+class GenGAN(NetworkGenerator):
+    name = "gan"
+    default_size = 128
+    default_epochs = 60
+
+    def build(self, cfg):
+        num_downs = cfg["size"].bit_length() - 3  # down to 4x4
+        self.G = UnetGenerator(num_downs=num_downs, ngf=cfg["ngf"], max_ch=cfg["max_ch"]).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.D = MultiscaleDiscriminator(in_ch=6, ndf=cfg["ndf"], num_scales=cfg["d_scales"]).to(self.device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
+        self.G_train, self.D_train = self.G, self.D
+        if getattr(self, "world_size", 1) > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.G_train = DDP(self.G, device_ids=ids)
+            self.D_train = DDP(self.D, device_ids=ids)
+        self.autocast = self.device.type == "cuda"
+
+    def networks(self):
+        return {"generator": self.G, "generator_ema": self.G_ema, "discriminator": self.D,
+                "opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def input_of(self, ske):
+        return {"drawing": drawing_tensor(ske, self.size)}
+
+    def forward(self, batch):
+        self.G_ema.eval()
+        return self.G_ema(batch["drawing"]).float()
+
+    def train_step(self, batch):
+        cfg = self.config
+        x, real = batch["drawing"], batch["image"]
+        self.G.train()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            fake = self.G_train(x)
+        losses = {}
+        use_gan = cfg["lambda_gan"] > 0
+        if use_gan:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                pred_real = self.D_train(torch.cat([x, real], 1))
+                pred_fake = self.D_train(torch.cat([x, fake.detach()], 1))
+                loss_d = 0.5 * sum(F.mse_loss(r[-1].float(), torch.ones_like(r[-1].float()))
+                                   + F.mse_loss(f[-1].float(), torch.zeros_like(f[-1].float()))
+                                   for r, f in zip(pred_real, pred_fake)) / len(pred_real)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            losses["d"] = loss_d.item()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            loss_l1 = F.l1_loss(fake.float(), real)
+            loss_g = cfg["lambda_l1"] * loss_l1
+            if use_gan:
+                pred_fake = self.D_train(torch.cat([x, fake], 1))
+                loss_adv = sum(F.mse_loss(f[-1].float(), torch.ones_like(f[-1].float()))
+                               for f in pred_fake) / len(pred_fake)
+                loss_fm = sum(F.l1_loss(ff.float(), fr.detach().float())
+                              for f, r in zip(pred_fake, pred_real) for ff, fr in zip(f[:-1], r[:-1]))
+                loss_fm = loss_fm / (len(pred_fake) * (len(pred_fake[0]) - 1))
+                loss_g = loss_g + cfg["lambda_gan"] * loss_adv + cfg["lambda_fm"] * loss_fm
+                losses.update(gan=loss_adv.item(), fm=loss_fm.item())
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.update_ema()
+        losses["l1"] = loss_l1.item()
+        return losses
+
+    @torch.no_grad()
+    def update_ema(self):
+        # warm-up: early on the average follows the weights closely
+        decay = min(self.config["ema_decay"], (1 + self.steps_done) / (10 + self.steps_done))
+        for e, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            e.lerp_(p.detach(), 1 - decay)
+        for e, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            e.copy_(b)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Train the conditional GAN (GEN_TYPE 4) on a target video; saves models/TARGET_gan.pt.")
+    add_training_arguments(parser, GenGAN.default_size, GenGAN.default_epochs)
+    parser.add_argument("--ngf", type=int, default=32, help="generator width (default 32)")
+    parser.add_argument("--max-ch", type=int, default=128, help="generator's widest layer (default 128)")
+    parser.add_argument("--ndf", type=int, default=32, help="discriminator width (default 32)")
+    parser.add_argument("--d-scales", type=int, default=2, help="discriminator scales (default 2)")
+    parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the L1 loss (default 100)")
+    parser.add_argument("--lambda-gan", type=float, default=1.0,
+                        help="weight of the adversarial loss; 0 trains the U-Net on L1 alone (default 1)")
+    parser.add_argument("--lambda-fm", type=float, default=10.0, help="weight of feature matching (default 10)")
+    parser.add_argument("--ema-decay", type=float, default=0.999,
+                        help="EMA of the generator's weights used for generation; 0 disables (default 0.999)")
+    args = parser.parse_args()
+    config = {"ngf": args.ngf, "max_ch": args.max_ch, "ndf": args.ndf, "d_scales": args.d_scales,
+              "lambda_l1": args.lambda_l1, "lambda_gan": args.lambda_gan, "lambda_fm": args.lambda_fm,
+              "ema_decay": args.ema_decay}
+    return train_main(GenGAN, GenGAN.name, GenGAN.default_size, GenGAN.default_epochs, args, config)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,93 @@
+"""GEN_TYPE 2 and 3: networks that map a pose straight to the target's image, trained with L1.
+
+    python GenVanillaNN.py TARGET_VIDEO --variant {ske,image} [--epochs N | --minutes M] [--size PX]
+                           [--held-out F] [--resume]
+
+- `ske` (GEN_TYPE 2): the 26-value reduced skeleton, normalised as in the nearest search, through
+  fully connected layers to 4x4 features and an upsampling decoder (networks.SkeletonDecoder).
+  Default 64 px.
+- `image` (GEN_TYPE 3): the skeleton drawn on black (Skeleton.draw) through a U-Net with skip
+  connections (networks.UnetGenerator). Default 128 px.
+Both train with Adam on the L1 loss (see the README for L1 against MSE).
+"""
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from common import run_cli
+from networks import SkeletonDecoder, UnetGenerator
+from training import NetworkGenerator, add_training_arguments, drawing_tensor, train_main, vector_tensor
+
+VARIANTS = ("ske", "image")
+DEFAULT_SIZES = {"ske": 64, "image": 128}
+
+
+class GenVanillaNN(NetworkGenerator):
+    default_epochs = 30
+
+    def __init__(self, video_ske, load_from_file=True, variant="image", config=None, path=None, device=None,
+                 world_size=1):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.variant = variant
+        self.name = f"vanilla-{variant}"
+        self.default_size = DEFAULT_SIZES[variant]
+        super().__init__(video_ske, load_from_file, config, path, device, world_size)
+
+    def build(self, cfg):
+        if cfg["variant"] != self.variant:
+            raise ValueError(f"config is for variant {cfg['variant']}, not {self.variant}")
+        if self.variant == "ske":
+            self.net = SkeletonDecoder(size=cfg["size"], ngf=cfg["ngf"]).to(self.device)
+        else:
+            self.net = UnetGenerator(num_downs=cfg["size"].bit_length() - 3, ngf=cfg["ngf"],
+                                     max_ch=cfg["max_ch"]).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
+
+    def networks(self):
+        return {"net": self.net, "opt": self.opt}
+
+    def input_of(self, ske):
+        if self.variant == "ske":
+            return {"vector": vector_tensor(ske)}
+        return {"drawing": drawing_tensor(ske, self.size)}
+
+    def _input(self, batch):
+        if self.variant == "ske":
+            vector = batch["vector"]
+            if self.net.training:  # the vector is shift/scale invariant: jitter it a little instead
+                vector = vector + 0.01 * torch.randn_like(vector)
+            return vector
+        return batch["drawing"]
+
+    def forward(self, batch):
+        self.net.eval()
+        return self.net(self._input(batch))
+
+    def train_step(self, batch):
+        self.net.train()
+        loss = F.l1_loss(self.net(self._input(batch)), batch["image"])
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"l1": loss.item()}
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Train a direct pose-to-image network (GEN_TYPE 2: --variant ske, 3: --variant image); "
+                    "saves models/TARGET_vanilla-VARIANT.pt.")
+    add_training_arguments(parser, "64 for ske, 128 for image", GenVanillaNN.default_epochs)
+    parser.add_argument("--variant", choices=VARIANTS, required=True,
+                        help="ske: from the 26-value skeleton; image: from the drawn skeleton")
+    parser.add_argument("--ngf", type=int, default=32, help="network width (default 32)")
+    parser.add_argument("--max-ch", type=int, default=128, help="U-Net's widest layer, image variant (default 128)")
+    args = parser.parse_args()
+    config = {"variant": args.variant, "ngf": args.ngf, "max_ch": args.max_ch}
+    return train_main(lambda *a, **kw: GenVanillaNN(*a, variant=args.variant, **kw), f"vanilla-{args.variant}",
+                      DEFAULT_SIZES[args.variant], GenVanillaNN.default_epochs, args, config)
+
+
+if __name__ == "__main__":
+    run_cli(main)

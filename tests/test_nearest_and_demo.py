@@ -1,0 +1,170 @@
+import os
+import types
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_script
+from DanceDemo import BONE_TREE, Retargeter, bone_lengths
+from GenNearest import GenNearest
+from Skeleton import Skeleton
+
+
+def standing_pose(arm_angle=0.3, leg_spread=0.05):
+    """A simple upright skeleton in 0..1 units (crop coordinates)."""
+    lm = np.zeros((33, 4), np.float32)
+    lm[:, 3] = 1
+    xy = {0: (0.5, 0.2), 11: (0.56, 0.3), 12: (0.44, 0.3), 23: (0.54, 0.55), 24: (0.46, 0.55),
+          25: (0.54 + leg_spread, 0.72), 26: (0.46 - leg_spread, 0.72), 27: (0.55 + leg_spread, 0.9),
+          28: (0.45 - leg_spread, 0.9)}
+    for j, p in xy.items():
+        lm[j, :2] = p
+    for side, sh, el, wr in ((1, 11, 13, 15), (-1, 12, 14, 16)):
+        d = np.array([side * np.sin(arm_angle), np.cos(arm_angle)])
+        lm[el, :2] = lm[sh, :2] + 0.13 * d
+        lm[wr, :2] = lm[el, :2] + 0.12 * d
+    for j in range(1, 11):
+        lm[j, :2] = lm[0, :2] + (0.01 * (j - 5), -0.01)
+    for j, parent in ((17, 15), (19, 15), (21, 15), (18, 16), (20, 16), (22, 16),
+                      (29, 27), (31, 27), (30, 28), (32, 28)):
+        lm[j, :2] = lm[parent, :2] + (0, 0.02)
+    return Skeleton(lm)
+
+
+class FakeVideo:
+    """Stands in for a VideoSkeleton: poses with distinct arm angles, one colour per frame."""
+
+    def __init__(self, count=40):
+        self.ske = [standing_pose(arm_angle=0.1 + 2.5 * i / count) for i in range(count)]
+        self.landmarks = np.stack([s.landmarks for s in self.ske])
+        self.settings = {"frame_mod": 1}
+        self.filename = "fake.mp4"
+
+    def ske_count(self):
+        return len(self.ske)
+
+    def read_image(self, i):
+        return np.full((32, 32, 3), i, np.uint8)
+
+    def frame_index(self, i):
+        return i
+
+
+def test_nearest_finds_an_exact_match_and_ignores_translation_and_scale():
+    video = FakeVideo()
+    gen = GenNearest(video)
+    for i in (0, 7, 39):
+        assert gen.generate(video.ske[i])[0, 0, 0] == i
+        moved = video.ske[i].transformed(1.3, (0.1, -0.05))
+        assert gen.generate(moved)[0, 0, 0] == i
+
+
+def test_temporal_mode_jumps_less_on_noisy_queries():
+    video = FakeVideo(80)
+    rng = np.random.default_rng(0)
+    queries = []
+    for i in range(10, 50):
+        ske = Skeleton(video.ske[i].landmarks.copy())
+        ske.landmarks[:, :2] += rng.normal(0, 0.01, (33, 2))
+        queries.append(ske)
+    jumps = {}
+    for temporal in (False, True):
+        gen = GenNearest(video, temporal=temporal)
+        picks = [gen.nearest_index(q) for q in queries]
+        jumps[temporal] = int(np.sum(np.diff(picks) != 1))
+    assert jumps[True] < jumps[False]
+
+
+def test_nearest_query_is_vectorised_over_a_subset():
+    video = FakeVideo()
+    gen = GenNearest(video, indices=np.arange(0, 40, 2))
+    assert gen.generate(video.ske[9])[0, 0, 0] in (8, 10)
+
+
+def target_video():
+    return types.SimpleNamespace(landmarks=np.stack([standing_pose(a).landmarks for a in np.linspace(0.1, 2.5, 30)]))
+
+
+def source_skeleton(scale, arm_factor=1.0, frame=(400, 600)):
+    """A standing pose in a frame, `scale` times as big, with arms `arm_factor` times as long."""
+    ske = standing_pose(arm_angle=1.0)
+    for sh, el, wr in ((11, 13, 15), (12, 14, 16)):
+        upper = ske.landmarks[el, :2] - ske.landmarks[sh, :2]
+        lower = ske.landmarks[wr, :2] - ske.landmarks[el, :2]
+        ske.landmarks[el, :2] = ske.landmarks[sh, :2] + upper * arm_factor
+        ske.landmarks[wr, :2] = ske.landmarks[el, :2] + lower * arm_factor
+    h, w = frame
+    px = ske.landmarks[:, :2] * 300 * scale + (50, 20)  # pixels in the source frame
+    ske.landmarks[:, :2] = px / np.array([w, h])
+    return ske
+
+
+def test_retargeting_puts_a_bigger_source_on_the_target_body():
+    target = target_video()
+    expected = np.percentile(np.array([bone_lengths(lm[:, :2]) for lm in target.landmarks]), 90, axis=0)
+    for scale, arm_factor in ((2.0, 1.0), (0.5, 1.0), (1.0, 1.5)):
+        retarget = Retargeter(target)
+        out = retarget(source_skeleton(scale, arm_factor), (400, 600))
+        np.testing.assert_allclose(bone_lengths(out.landmarks[:, :2]), expected, rtol=1e-4)
+        np.testing.assert_allclose(out.torso_centre(), retarget.target_centre, atol=1e-5)
+    # the direction of every bone is the source's
+    src = source_skeleton(2.0)
+    out = Retargeter(target)(src, (400, 600))
+    src_px = src.landmarks[:, :2] * (600, 400)
+    for parent, child in BONE_TREE[6:]:  # the limbs (their parents are real joints)
+        a = out.landmarks[child, :2] - out.landmarks[parent, :2]
+        b = src_px[child] - src_px[parent]
+        cos = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+        assert cos > 0.9999
+
+
+def test_retargeting_keeps_foreshortening_relative_to_the_source():
+    target = target_video()
+    retarget = Retargeter(target)
+    for _ in range(10):  # full-length references
+        retarget(source_skeleton(1.0), (400, 600))
+    short = source_skeleton(1.0, arm_factor=0.5)
+    out = retarget(short, (400, 600))
+    full = bone_lengths(Retargeter(target)(source_skeleton(1.0), (400, 600)).landmarks[:, :2])
+    np.testing.assert_allclose(bone_lengths(out.landmarks[:, :2])[6:8], full[6:8] * 0.5, rtol=0.02)
+
+
+def frames_in(path):
+    cap = cv2.VideoCapture(path)
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+    cap.release()
+    return n, w
+
+
+def test_demo_end_to_end_on_a_tiny_clip(karate_clip, taichi_clip, tmp_path):
+    out = str(tmp_path / "dance.mp4")
+    proc = run_script("DanceDemo.py", "--source", karate_clip, "--target", taichi_clip, "--gen", "1",
+                      "--out", out, "--no-window")
+    assert proc.returncode == 0, proc.stderr
+    assert "40 frames" in proc.stdout and "fps" in proc.stdout
+    n, w = frames_in(out)
+    assert n == 40 and w > 512
+
+
+def test_demo_source_without_a_person_gives_a_placeholder_video(blank_clip, taichi_clip, tmp_path):
+    out = str(tmp_path / "empty.mp4")
+    proc = run_script("DanceDemo.py", "--source", blank_clip, "--target", taichi_clip, "--out", out,
+                      "--gen", "1", "--no-window")
+    assert proc.returncode == 0, proc.stderr
+    assert "no person was found" in proc.stdout
+    assert frames_in(out)[0] == 8
+
+
+def test_demo_bad_input(taichi_clip, tmp_path):
+    line = assert_one_line_error(run_script("DanceDemo.py", "--source", str(tmp_path / "nope.mp4"),
+                                            "--target", taichi_clip, "--no-window"))
+    assert "nope.mp4" in line
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("hello")
+    assert "notes.mp4" in assert_one_line_error(run_script("DanceDemo.py", "--source", taichi_clip, "--target", str(notes), "--no-window"))
+    assert "unknown" in assert_one_line_error(run_script("DanceDemo.py", "--gen", "7", "--no-window"))
+    line = assert_one_line_error(run_script("DanceDemo.py", "--source", taichi_clip, "--target", taichi_clip,
+                                            "--gen", "2", "--no-window"))
+    assert "GenVanillaNN.py" in line
