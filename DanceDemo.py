@@ -10,6 +10,7 @@ GEN_TYPE: 1 nearest, 2 vanilla-ske, 3 vanilla-image, 4 gan (see GEN_NAMES).
 """
 import argparse
 import os
+import sys
 import time
 
 import cv2
@@ -181,7 +182,19 @@ def compose(frame, ske, generated, label):
 
 
 def display_available():
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or os.name == "nt"
+    return (bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+            or os.name == "nt" or sys.platform == "darwin")
+
+
+def show_frame(panel):
+    """Show one frame; False when the user quits (q). Space pauses until pressed again."""
+    cv2.imshow("DanceDemo (q quits, space pauses)", panel)
+    key = cv2.waitKey(1) & 0xFF
+    if key == ord(" "):
+        key = 0
+        while key not in (ord(" "), ord("q")):
+            key = cv2.waitKey(50) & 0xFF
+    return key != ord("q")
 
 
 def main(default_gen):
@@ -208,7 +221,7 @@ def main(default_gen):
     fps, total = video_fps(cap), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
     show = not args.no_window and display_available()
-    writer, frames, missing, paused = None, 0, 0, False
+    writer, frames, missing = None, 0, 0
     start = time.time()
     try:
         for frame, ske, _, generated in tqdm(transfer(args.source, target_vs, generator),
@@ -219,19 +232,8 @@ def main(default_gen):
             writer.write(panel)
             frames += 1
             missing += generated is None
-            if show:
-                cv2.imshow("DanceDemo (q quits, space pauses)", panel)
-                key = cv2.waitKey(1) & 0xFF
-                while True:
-                    if key == ord("q"):
-                        raise StopIteration
-                    if key == ord(" "):
-                        paused = not paused
-                    if not paused:
-                        break
-                    key = cv2.waitKey(50) & 0xFF
-    except StopIteration:
-        pass
+            if show and not show_frame(panel):
+                break
     finally:
         if writer is not None:
             writer.close()

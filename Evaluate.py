@@ -31,7 +31,7 @@ from VideoSkeleton import VideoSkeleton, held_out_split
 
 DETECTION_SIZE = 256  # MediaPipe cannot read people in 64 px images: upscale before detecting
 PCK_THRESHOLD = 0.05
-REFERENCE_SIZE = 128  # the size of the plain `real` row
+REFERENCE_SIZE = 128  # the size of the plain `real` row, and the size nearest is scored at
 METRICS = ("psnr", "ssim", "pose_error", "detection_rate", "pck", "ms_per_frame", "flicker")
 
 
@@ -128,12 +128,10 @@ def make_generator(gen_type, video_ske, train, held, explicit):
     if GEN_NAMES[gen_type] == "nearest":
         from GenNearest import GenNearest
 
-        return GenNearest(video_ske, temporal=True, indices=train), None
+        return GenNearest(video_ske, temporal=True, indices=train, output_size=REFERENCE_SIZE), None
     try:
         gen = load_generator(gen_type, video_ske)
-    except UserError as err:
-        if explicit:
-            raise
+    except UserError as err:  # a missing model is noted in the table, not fatal
         return None, str(err)
     leaked = set(map(int, held)) - set(map(int, gen.held_out_indices))
     if leaked:
@@ -208,7 +206,7 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
         if name == "nearest":
             from GenNearest import GenNearest
 
-            gen = GenNearest(video_ske, temporal=True)
+            gen = GenNearest(video_ske, temporal=True, output_size=REFERENCE_SIZE)
         else:
             try:
                 gen = load_generator(gen_type, video_ske)
@@ -242,27 +240,28 @@ def fmt(value, digits):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+COLUMNS = [("size", "size", None), ("PSNR", "psnr", 2), ("SSIM", "ssim", 3), ("pose err", "pose_error", 4),
+           ("detect", "detection_rate", 3), ("PCK", "pck", 3), ("ms/frame", "ms_per_frame", 2),
+           ("flicker", "flicker", 2)]
+
+
+def cells(r):
+    return [str(r[key]) if digits is None else fmt(r[key], digits) for _, key, digits in COLUMNS]
+
+
 def table(results, notes):
-    head = f"{'generator':<16}{'size':>5}{'PSNR':>8}{'SSIM':>7}{'pose err':>10}{'detect':>8}{'PCK':>7}{'ms/frame':>10}{'flicker':>9}"
+    head = f"{'generator':<16}" + "".join(f"{title:>10}" for title, _, _ in COLUMNS)
     lines = [head, "-" * len(head)]
-    for name, r in results.items():
-        lines.append(f"{name:<16}{r['size']:>5}{fmt(r['psnr'], 2):>8}{fmt(r['ssim'], 3):>7}"
-                     f"{fmt(r['pose_error'], 4):>10}{fmt(r['detection_rate'], 3):>8}{fmt(r['pck'], 3):>7}"
-                     f"{fmt(r['ms_per_frame'], 2):>10}{fmt(r['flicker'], 2):>9}")
-    for name, why in notes.items():
-        lines.append(f"{name:<16}  skipped: {why}")
+    lines += [f"{name:<16}" + "".join(f"{c:>10}" for c in cells(r)) for name, r in results.items()]
+    lines += [f"{name:<16}  skipped: {why}" for name, why in notes.items()]
     return "\n".join(lines)
 
 
 def markdown_table(results, notes):
-    lines = ["| generator | size | PSNR (dB) | SSIM | pose error | detection | PCK@0.05 | ms/frame | flicker |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['size']} | {fmt(r['psnr'], 2)} | {fmt(r['ssim'], 3)} | "
-                     f"{fmt(r['pose_error'], 4)} | {fmt(r['detection_rate'], 3)} | {fmt(r['pck'], 3)} | "
-                     f"{fmt(r['ms_per_frame'], 2)} | {fmt(r['flicker'], 2)} |")
-    for name, why in notes.items():
-        lines.append(f"| {name} | skipped: {why} |||||||| ")
+    lines = ["| generator | " + " | ".join(title for title, _, _ in COLUMNS) + " |",
+             "|---" * (len(COLUMNS) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(cells(r)) + " |" for name, r in results.items()]
+    lines += [f"| {name} | skipped: {why} |" + " |" * (len(COLUMNS) - 1) for name, why in notes.items()]
     return "\n".join(lines)
 
 

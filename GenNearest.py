@@ -5,8 +5,8 @@
 Skeletons are compared with translation and scale removed (`Skeleton.normalize_reduced`), by a
 vectorised search over all cached frames; crops are read once. In temporal mode (the demo's
 default) the generator remembers its last pick and, among the candidates nearly as close as
-the best, prefers the frame that follows the last pick in the target video: the output then
-plays stretches of the real video instead of jumping between look-alike frames.
+the best, takes the frame that follows the last pick in the target video: the output then plays
+stretches of the real video instead of jumping between look-alike frames.
 """
 import argparse
 import os
@@ -29,14 +29,17 @@ class GenNearest:
 
     name = "nearest"
 
-    def __init__(self, video_ske, temporal=False, indices=None):
+    def __init__(self, video_ske, temporal=False, indices=None, output_size=None):
         self.video_ske = video_ske
         self.indices = np.arange(video_ske.ske_count()) if indices is None else np.asarray(indices)
         if len(self.indices) == 0:
             raise UserError("the nearest-neighbour generator needs at least one target frame")
         reduced = np.stack([video_ske.ske[i].reduced() for i in self.indices])
         self.poses = normalize_reduced(reduced).reshape(len(self.indices), 13, 2)
-        self.images = np.stack([video_ske.read_image(i) for i in self.indices])
+        images = [video_ske.read_image(i) for i in self.indices]
+        if output_size and output_size != images[0].shape[0]:
+            images = [cv2.resize(im, (output_size, output_size), interpolation=cv2.INTER_AREA) for im in images]
+        self.images = np.stack(images)
         self.frame_numbers = np.array([video_ske.frame_index(i) for i in self.indices])
         self.frame_mod = video_ske.settings["frame_mod"]
         self.temporal = temporal
@@ -55,12 +58,11 @@ class GenNearest:
         """Position (in self.indices) of the chosen frame for `ske`."""
         d = self.distances(ske)
         best = int(np.argmin(d))
-        if self.temporal and self.last_pick is not None:
-            slack = d[best] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK
-            candidates = np.flatnonzero(d <= slack)
-            wanted = self.frame_numbers[self.last_pick] + self.frame_mod
-            gaps = np.abs(self.frame_numbers[candidates] - wanted)
-            best = int(candidates[np.argmin(gaps)])
+        following = self.last_pick + 1 if self.last_pick is not None else None
+        if (self.temporal and following is not None and following < len(d)
+                and self.frame_numbers[following] == self.frame_numbers[self.last_pick] + self.frame_mod
+                and d[following] <= d[best] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK):
+            best = following  # keep playing the target video while it still fits the pose
         self.last_pick = best
         return best
 

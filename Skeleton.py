@@ -6,7 +6,9 @@ MediaPipe's relative depth, and the 4th value its visibility.
     python Skeleton.py IMAGE [--out FILE]    # detect and draw the skeleton of one image
 """
 import argparse
+import contextlib
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -45,6 +47,23 @@ NECK_COLOUR = (255, 255, 255)
 FACE_COLOUR = (0, 255, 0)
 
 _detectors = {}
+_warmed_up = set()
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2: MediaPipe's C++ side prints a few lines of harmless warnings
+    (absl logs before its logging is initialised) when a detector starts, which env vars don't stop."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _detector(video):
@@ -53,13 +72,12 @@ def _detector(video):
     model_complexity=1 ships inside the mediapipe wheel; 2 would download a model at run time.
     """
     if video not in _detectors:
-        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info/warning lines
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import mediapipe as mp
 
-        _detectors[video] = mp.solutions.pose.Pose(
-            static_image_mode=not video, model_complexity=1, enable_segmentation=False,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        with _quiet_stderr():
+            _detectors[video] = mp.solutions.pose.Pose(
+                static_image_mode=not video, model_complexity=1, enable_segmentation=False,
+                min_detection_confidence=0.5, min_tracking_confidence=0.5)
     return _detectors[video]
 
 
@@ -67,6 +85,7 @@ def reset_video_tracking():
     """Forget the video-mode tracker's state before starting another video."""
     det = _detectors.pop(True, None)
     if det is not None:
+        _warmed_up.discard(id(det))
         det.close()
 
 
@@ -85,7 +104,13 @@ class Skeleton:
         and steadier); call `reset_video_tracking()` between videos.
         """
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        result = _detector(video).process(rgb)
+        detector = _detector(video)
+        if id(detector) in _warmed_up:
+            result = detector.process(rgb)
+        else:
+            with _quiet_stderr():
+                result = detector.process(rgb)
+            _warmed_up.add(id(detector))
         if result.pose_landmarks is None:
             return False
         self.landmarks = np.array([[p.x, p.y, p.z, p.visibility]

@@ -66,10 +66,13 @@ def blank_clip(tmp_path):
     return write_clip(tmp_path / "empty_room.mp4", frames)
 
 
-def run_script(*args, timeout=300):
-    """Run one of the project's scripts as a user would; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+def run_script(script, *args, timeout=300, cwd=None):
+    """Run one of the project's scripts as a user would; returns the CompletedProcess.
+
+    With `cwd` (e.g. a test's tmp_path) the script runs there, so its models/ and out/ folders
+    are the test's own."""
+    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=timeout, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
 def assert_one_line_error(proc):
@@ -80,31 +83,36 @@ def assert_one_line_error(proc):
     return errors[0]
 
 
+def standing_skeleton(arm_angle=0.3, leg_spread=0.05):
+    """A simple upright skeleton in crop coordinates; `arm_angle` opens both arms (radians)."""
+    from Skeleton import Skeleton
+
+    lm = np.zeros((33, 4), np.float32)
+    lm[:, 3] = 1
+    xy = {0: (0.5, 0.2), 11: (0.56, 0.3), 12: (0.44, 0.3), 23: (0.54, 0.55), 24: (0.46, 0.55),
+          25: (0.54 + leg_spread, 0.72), 26: (0.46 - leg_spread, 0.72), 27: (0.55 + leg_spread, 0.9),
+          28: (0.45 - leg_spread, 0.9)}
+    for j, p in xy.items():
+        lm[j, :2] = p
+    for side, sh, el, wr in ((1, 11, 13, 15), (-1, 12, 14, 16)):
+        d = np.array([side * np.sin(arm_angle), np.cos(arm_angle)])
+        lm[el, :2] = lm[sh, :2] + 0.13 * d
+        lm[wr, :2] = lm[el, :2] + 0.12 * d
+    for j in range(1, 11):
+        lm[j, :2] = lm[0, :2] + (0.01 * (j - 5), -0.01)
+    for j, parent in ((17, 15), (19, 15), (21, 15), (18, 16), (20, 16), (22, 16),
+                      (29, 27), (31, 27), (30, 28), (32, 28)):
+        lm[j, :2] = lm[parent, :2] + (0, 0.02)
+    return Skeleton(lm)
+
+
 class SyntheticPoses:
     """Stands in for a VideoSkeleton: poses with distinct arm angles; each frame's image is its
-    skeleton drawn large on grey, so a network has something learnable to reproduce."""
+    skeleton drawn on grey, so a network has something learnable to reproduce."""
 
     def __init__(self, count=40, size=64):
-        from Skeleton import Skeleton
-
         self.size = size
-        self.ske = []
-        for i in range(count):
-            lm = np.zeros((33, 4), np.float32)
-            lm[:, 3] = 1
-            a = 0.1 + 2.5 * i / count
-            pts = {0: (0.5, 0.2), 11: (0.56, 0.3), 12: (0.44, 0.3), 23: (0.54, 0.55), 24: (0.46, 0.55),
-                   25: (0.55, 0.72), 26: (0.45, 0.72), 27: (0.55, 0.9), 28: (0.45, 0.9)}
-            for j, p in pts.items():
-                lm[j, :2] = p
-            for s, sh, el, wr in ((1, 11, 13, 15), (-1, 12, 14, 16)):
-                d = np.array([s * np.sin(a), np.cos(a)])
-                lm[el, :2] = lm[sh, :2] + 0.13 * d
-                lm[wr, :2] = lm[el, :2] + 0.12 * d
-            for j in list(range(1, 11)) + list(range(17, 23)) + list(range(29, 33)):
-                lm[j, :2] = lm[{**{k: 0 for k in range(1, 11)}, 17: 15, 19: 15, 21: 15, 18: 16, 20: 16, 22: 16,
-                                29: 27, 31: 27, 30: 28, 32: 28}[j], :2]
-            self.ske.append(Skeleton(lm))
+        self.ske = [standing_skeleton(arm_angle=0.1 + 2.5 * i / count) for i in range(count)]
         self.landmarks = np.stack([s.landmarks for s in self.ske])
         self.settings = {"frame_mod": 1}
         self.filename = "synthetic_poses.mp4"
@@ -113,8 +121,7 @@ class SyntheticPoses:
         return len(self.ske)
 
     def read_image(self, i):
-        image = np.full((self.size, self.size, 3), 120, np.uint8)
-        return self.ske[i].draw(image)
+        return self.ske[i].draw(np.full((self.size, self.size, 3), 120, np.uint8))
 
     def frame_index(self, i):
         return i

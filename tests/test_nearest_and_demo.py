@@ -5,50 +5,18 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_script
+from conftest import SyntheticPoses, assert_one_line_error, run_script, standing_skeleton
 from DanceDemo import BONE_TREE, Retargeter, bone_lengths
 from GenNearest import GenNearest
 from Skeleton import Skeleton
 
 
-def standing_pose(arm_angle=0.3, leg_spread=0.05):
-    """A simple upright skeleton in 0..1 units (crop coordinates)."""
-    lm = np.zeros((33, 4), np.float32)
-    lm[:, 3] = 1
-    xy = {0: (0.5, 0.2), 11: (0.56, 0.3), 12: (0.44, 0.3), 23: (0.54, 0.55), 24: (0.46, 0.55),
-          25: (0.54 + leg_spread, 0.72), 26: (0.46 - leg_spread, 0.72), 27: (0.55 + leg_spread, 0.9),
-          28: (0.45 - leg_spread, 0.9)}
-    for j, p in xy.items():
-        lm[j, :2] = p
-    for side, sh, el, wr in ((1, 11, 13, 15), (-1, 12, 14, 16)):
-        d = np.array([side * np.sin(arm_angle), np.cos(arm_angle)])
-        lm[el, :2] = lm[sh, :2] + 0.13 * d
-        lm[wr, :2] = lm[el, :2] + 0.12 * d
-    for j in range(1, 11):
-        lm[j, :2] = lm[0, :2] + (0.01 * (j - 5), -0.01)
-    for j, parent in ((17, 15), (19, 15), (21, 15), (18, 16), (20, 16), (22, 16),
-                      (29, 27), (31, 27), (30, 28), (32, 28)):
-        lm[j, :2] = lm[parent, :2] + (0, 0.02)
-    return Skeleton(lm)
-
-
-class FakeVideo:
-    """Stands in for a VideoSkeleton: poses with distinct arm angles, one colour per frame."""
-
-    def __init__(self, count=40):
-        self.ske = [standing_pose(arm_angle=0.1 + 2.5 * i / count) for i in range(count)]
-        self.landmarks = np.stack([s.landmarks for s in self.ske])
-        self.settings = {"frame_mod": 1}
-        self.filename = "fake.mp4"
-
-    def ske_count(self):
-        return len(self.ske)
+class FakeVideo(SyntheticPoses):
+    """Poses with distinct arm angles; frame i's image is filled with the value i, so a test can
+    tell which frame was returned."""
 
     def read_image(self, i):
         return np.full((32, 32, 3), i, np.uint8)
-
-    def frame_index(self, i):
-        return i
 
 
 def test_nearest_finds_an_exact_match_and_ignores_translation_and_scale():
@@ -83,12 +51,12 @@ def test_nearest_query_is_vectorised_over_a_subset():
 
 
 def target_video():
-    return types.SimpleNamespace(landmarks=np.stack([standing_pose(a).landmarks for a in np.linspace(0.1, 2.5, 30)]))
+    return types.SimpleNamespace(landmarks=np.stack([standing_skeleton(a).landmarks for a in np.linspace(0.1, 2.5, 30)]))
 
 
 def source_skeleton(scale, arm_factor=1.0, frame=(400, 600)):
     """A standing pose in a frame, `scale` times as big, with arms `arm_factor` times as long."""
-    ske = standing_pose(arm_angle=1.0)
+    ske = standing_skeleton(arm_angle=1.0)
     for sh, el, wr in ((11, 13, 15), (12, 14, 16)):
         upper = ske.landmarks[el, :2] - ske.landmarks[sh, :2]
         lower = ske.landmarks[wr, :2] - ske.landmarks[el, :2]

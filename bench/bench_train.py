@@ -1,0 +1,62 @@
+"""Training throughput (images/s) of each learnt generator on the shipped target, on this device.
+
+    python bench/bench_train.py [--target VIDEO] [--steps N] [--batch-size B]
+
+Times N training steps (after 3 warm-up steps) of vanilla-ske (64 px), vanilla-image (128 px) and
+the GAN (128 px, and 256 px) with the shipped configurations.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from common import device_name, select_device  # noqa: E402
+from GenGAN import GenGAN  # noqa: E402
+from GenVanillaNN import GenVanillaNN  # noqa: E402
+from training import TargetData  # noqa: E402
+from VideoSkeleton import VideoSkeleton  # noqa: E402
+
+BASE = {"ngf": 32, "max_ch": 128, "lr": 2e-4, "held_out": 0.0, "default_epochs": 1}
+GAN = dict(BASE, ndf=32, d_scales=2, lambda_l1=100.0, lambda_gan=1.0, lambda_fm=10.0, ema_decay=0.999)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--target", default="data/demo_target.mp4")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--sizes", default="128,256", help="GAN sizes to time (default 128,256)")
+    args = parser.parse_args()
+    device = select_device()
+    vs = VideoSkeleton(args.target, verbose=False)
+    print(f"device: {device_name(device)}; batch {args.batch_size}")
+    runs = [("vanilla-ske", 64, lambda c: GenVanillaNN(vs, False, "ske", c, "/tmp/unused.pt", device), BASE),
+            ("vanilla-image", 128, lambda c: GenVanillaNN(vs, False, "image", c, "/tmp/unused.pt", device), BASE)]
+    runs += [("gan", int(s), lambda c: GenGAN(vs, False, c, "/tmp/unused.pt", device), GAN)
+             for s in args.sizes.split(",")]
+    for name, size, make, cfg in runs:
+        cfg = dict(cfg, size=size, batch_size=args.batch_size, variant=name.split("-")[-1])
+        gen = make(cfg)
+        data = TargetData(vs, np.arange(min(64, vs.ske_count())), size, device)
+        batches = [data.batch(np.random.default_rng(i).choice(len(data), args.batch_size), augment=True)
+                   for i in range(4)]
+        for i in range(3):
+            gen.train_step(batches[i % 4])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for i in range(args.steps):
+            gen.train_step(batches[i % 4])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        rate = args.steps * args.batch_size / (time.perf_counter() - start)
+        print(f"{name:<14} {size:>4} px: {rate:7.1f} images/s")
+
+
+if __name__ == "__main__":
+    main()
