@@ -13,6 +13,7 @@ Needs `pip install --no-deps -r requirements-actor.txt`; anny's first model buil
 minute and writes ~790 MB to ANNY_CACHE_DIR (default here: ~/.cache/anny).
 """
 import argparse
+import io
 import math
 import os
 import sys
@@ -444,13 +445,11 @@ def render_video(path, actor, routine, frames=None, seed=0, size=IMAGE_SIZE, ver
             joints3d.append(kp3)
             joints2d.append(kp2)
         writer.close()
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # the mp4 appears only when complete
     finally:
         writer.close()
         if os.path.exists(tmp):
             os.remove(tmp)
-    import io
-
     buf = io.BytesIO()
     np.savez_compressed(buf, joints3d=np.array(joints3d, np.float32), joints2d=np.array(joints2d, np.float32),
                         joint_names=np.array(COCO_NAMES), image_size=np.array([size, size]),
