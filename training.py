@@ -198,8 +198,8 @@ class StopFlag:
 
 def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, world_size=1, seed=0,
         log=print):
-    """Train `gen` on `data` (positions sharded over `world_size` processes); returns the
-    number of epochs done in all. Only rank 0 writes checkpoints, samples and logs."""
+    """Train `gen` on `data` (positions sharded over `world_size` processes); returns (epochs done
+    in all, whether Ctrl-C stopped it). Only rank 0 writes checkpoints, samples and logs."""
     cfg = gen.config
     device = gen.device
     done = gen.epochs_done
@@ -236,7 +236,8 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
                 for k, v in losses.items():
                     totals[k] = totals.get(k, 0.0) + v
                 bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in totals.items()})
-                stop, lr_factor = synchronise(flag.stop or time.time() >= deadline, decayed_lr(progress), world_size)
+                stop, lr_factor = synchronise(flag.stop or time.time() >= deadline, decayed_lr(progress),
+                                              world_size)
                 if stop:
                     flag.stop = flag.stop or time.time() < deadline
                     interrupted = step + 1 < steps_per_epoch

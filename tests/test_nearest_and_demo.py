@@ -136,3 +136,12 @@ def test_demo_bad_input(taichi_clip, tmp_path):
     line = assert_one_line_error(run_script("DanceDemo.py", "--source", taichi_clip, "--target", taichi_clip,
                                             "--gen", "2", "--no-window"))
     assert "GenVanillaNN.py" in line
+
+
+def test_nearest_self_check_cli(taichi_clip, tmp_path):
+    out = tmp_path / "check.png"
+    proc = run_script("GenNearest.py", taichi_clip, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "12 held-out frames" in proc.stdout
+    sheet = cv2.imread(str(out))
+    assert sheet.shape[1] == 512  # real | retrieved, 256 px each

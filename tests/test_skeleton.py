@@ -76,3 +76,17 @@ def test_detects_a_real_person_in_a_still_image(karate_clip):
 
 def test_finds_no_person_in_an_empty_image():
     assert not Skeleton().from_image(np.full((256, 256, 3), 128, np.uint8))
+
+
+def test_skeleton_cli_draws_a_photo_and_rejects_bad_input(karate_clip, tmp_path):
+    from conftest import assert_one_line_error, run_script
+
+    cap = cv2.VideoCapture(karate_clip)
+    ok, frame = cap.read()
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), frame)
+    proc = run_script("Skeleton.py", str(photo), "--out", str(tmp_path / "drawn.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert cv2.imread(str(tmp_path / "drawn.png")).shape == frame.shape
+    (tmp_path / "bad.png").write_text("not an image")
+    assert "cannot read" in assert_one_line_error(run_script("Skeleton.py", str(tmp_path / "bad.png")))
