@@ -8,11 +8,14 @@
 version, settings and video size match; it is built in a temporary folder and renamed into
 place, so an interrupted run never leaves a cache that a later run would trust.
 
-Crop geometry: the crop side is constant for the whole video, `CROP_SCALE` times the person's
-median body height (nose to ankles along the bones, so it does not shrink in a squat), and the
-crop is centred on the torso (shifted down by `CENTRE_SHIFT` body heights so the feet fit),
-never on the bounding box, so it does not jump when an arm goes up. Outside the frame the
-border is replicated: the image is never distorted.
+Crop geometry: the crop side is `CROP_SCALE` times the person's median body height (nose to
+ankles along the bones, so it does not shrink in a squat), so the person has the same size in
+every crop. On a static camera it is constant; when the camera zooms (or the person walks
+towards it) it follows the 90th percentile of the body height over +-2 s, a statistic that
+pose changes barely move (foreshortening only shortens bones) but a zoom does. The crop is
+centred on the torso (shifted down by `CENTRE_SHIFT` body heights so the feet fit), never on
+the bounding box, so it does not jump when an arm goes up. Outside the frame the border is
+replicated: the image is never distorted.
 """
 import argparse
 import json
@@ -28,15 +31,16 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from common import UserError, open_video, run_cli
+from common import UserError, open_video, run_cli, video_fps
 from Skeleton import (L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, NOSE, R_ANKLE, R_HIP, R_KNEE,
                       R_SHOULDER, Skeleton, reset_video_tracking)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_FRAME_MOD = 1
 DEFAULT_CROP_SIZE = 256
 CROP_SCALE = 1.7      # crop side / median body height
 CENTRE_SHIFT = 0.14   # crop centre below the torso centre, in body heights
+ZOOM_WINDOW_SECONDS = 2.0  # the crop side follows zooms over +-this much time
 JPEG_QUALITY = 95
 
 
@@ -47,6 +51,17 @@ def body_height(xy):
     legs = (np.linalg.norm(xy[L_HIP] - xy[L_KNEE]) + np.linalg.norm(xy[L_KNEE] - xy[L_ANKLE])
             + np.linalg.norm(xy[R_HIP] - xy[R_KNEE]) + np.linalg.norm(xy[R_KNEE] - xy[R_ANKLE])) / 2
     return float(np.linalg.norm(xy[NOSE] - shoulders) + np.linalg.norm(shoulders - hips) + legs)
+
+
+def person_heights(heights, window):
+    """Per frame: the video's median body height, scaled by how the rolling 90th percentile
+    (+-`window` frames) compares with the whole video's. Constant on a static camera, it
+    follows zooms; it is robust to poses because foreshortening only ever shortens bones."""
+    heights = np.asarray(heights, np.float64)
+    overall = np.percentile(heights, 90)
+    rolling = np.array([np.percentile(heights[max(0, i - window): i + window + 1], 90)
+                        for i in range(len(heights))])
+    return np.median(heights) * rolling / overall
 
 
 def crop_box(xy_px, person_height):
@@ -170,7 +185,8 @@ class VideoSkeleton:
         return int(self.frame_indices[i])
 
     def crop_and_ske(self, frame, video=True):
-        """Detect the person in a new full `frame` and crop it as this video's frames were.
+        """Detect the person in a new full `frame` and crop it as this video's frames were (with
+        the video's median body height: a single frame has no zoom history).
 
         Returns (crop BGR crop_size x crop_size, Skeleton in crop coordinates), or (None, None)
         when no person is found.
@@ -261,7 +277,10 @@ class VideoSkeleton:
                 raise UserError(f"no person found in any of the {frames_read} frames of {self.filename}")
             h, w = shape[:2]
             px = np.array([w, h], np.float32)
-            person_height = float(np.median([body_height(lm[:, :2] * px) for _, lm in found]))
+            heights = [body_height(lm[:, :2] * px) for _, lm in found]
+            person_height = float(np.median(heights))
+            window = max(1, round(ZOOM_WINDOW_SECONDS * video_fps(cap) / self.settings["frame_mod"]))
+            frame_heights = dict(zip((index for index, _ in found), person_heights(heights, window)))
             crop_size = self.settings["crop_size"]
             os.makedirs(os.path.join(tmp_dir, "crops"))
             # Pass 2: decode again and cut the crops (cheaper than holding every frame in memory).
@@ -279,7 +298,7 @@ class VideoSkeleton:
                     lm = boxes_by_index.get(index)
                     if lm is None:
                         continue
-                    box = crop_box(lm[:, :2] * px, person_height)
+                    box = crop_box(lm[:, :2] * px, frame_heights[index])
                     path = os.path.join(tmp_dir, "crops", f"{len(boxes):06d}.jpg")
                     writes.append(encoder.submit(cv2.imwrite, path, cut_square(frame, box, crop_size), jpeg))
                     landmarks.append(frame_to_crop(lm, shape, box))
@@ -293,7 +312,7 @@ class VideoSkeleton:
             meta = dict(self.settings, count=len(boxes), frames_read=frames_read,
                         frames_considered=considered, frames_skipped=considered - len(boxes),
                         frame_width=w, frame_height=h, person_height_px=person_height,
-                        crop_side_px=CROP_SCALE * person_height, video=os.path.basename(self.filename))
+                        median_crop_side_px=CROP_SCALE * person_height, video=os.path.basename(self.filename))
             with open(os.path.join(tmp_dir, "meta.json"), "w") as f:
                 json.dump(meta, f, indent=2, sort_keys=True)
             self._swap_in(tmp_dir)
