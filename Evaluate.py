@@ -15,14 +15,12 @@ Writes DIR/results.json, DIR/report.md and DIR/contact_sheet.png (default DIR: o
 """
 import argparse
 import datetime
-import json
 import os
 import sys
 import time
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from common import UserError, atomic_write_bytes, atomic_write_json, device_name, open_video, run_cli, select_device
 from DanceDemo import GEN_NAMES, load_generator, transfer
@@ -103,14 +101,14 @@ def resize(image, size):
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def score(generated, real, skeletons, ms_per_frame, real_for_flicker=None):
+def score(generated, real, skeletons, ms_per_frame):
     size = generated[0].shape[0]
     real = [resize(r, size) for r in real]
     error, rate, pck = pose_scores(generated, skeletons)
     return {"psnr": float(np.mean([psnr(g, r) for g, r in zip(generated, real)])),
             "ssim": float(np.mean([ssim(g, r) for g, r in zip(generated, real)])),
             "pose_error": error, "detection_rate": rate, "pck": pck, "ms_per_frame": ms_per_frame,
-            "flicker": flicker(generated, real if real_for_flicker is None else real_for_flicker),
+            "flicker": flicker(generated, real),
             "size": size}
 
 

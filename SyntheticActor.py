@@ -16,7 +16,6 @@ import argparse
 import io
 import math
 import os
-import sys
 import time
 import warnings
 

@@ -36,7 +36,6 @@ def test_ssim_matches_scikit_image_on_a_known_distortion():
 
 
 def test_flicker_is_one_for_reality_and_grows_with_jitter():
-    rng = np.random.default_rng(0)
     real = [np.full((8, 8, 3), 100 + 5 * i, np.uint8) for i in range(6)]
     assert flicker(real, real) == pytest.approx(1.0)
     jittery = [np.full((8, 8, 3), 100 + 5 * i + (10 if i % 2 else 0), np.uint8) for i in range(6)]
@@ -44,7 +43,6 @@ def test_flicker_is_one_for_reality_and_grows_with_jitter():
 
 
 def test_pose_error_of_a_shifted_skeleton(karate_clip):
-    import cv2
 
     from VideoSkeleton import VideoSkeleton
 

@@ -1,9 +1,7 @@
-import os
 import types
 
 import cv2
 import numpy as np
-import pytest
 
 from conftest import SyntheticPoses, assert_one_line_error, run_script, standing_skeleton
 from DanceDemo import BONE_TREE, Retargeter, bone_lengths

@@ -49,7 +49,7 @@ def test_crop_and_ske_reproduces_the_cache(taichi_cache, taichi_clip):
 def test_the_crop_follows_a_zoom(tmp_path):
     """50 frames as filmed, a zoom to 1.5x over 50 frames, 50 frames zoomed in: the person keeps
     her size in the crops."""
-    from conftest import shared_video, write_clip
+    from conftest import shared_video
 
     cap = cv2.VideoCapture(shared_video("taichi2.mp4"))
     cap.set(cv2.CAP_PROP_POS_FRAMES, 100)
