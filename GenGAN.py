@@ -6,11 +6,6 @@
 pix2pix's recipe with pix2pixHD's ingredients that need no downloaded weights:
 - generator: a U-Net (networks.UnetGenerator) on the skeleton drawing, upsampling by nearest +
   convolution (no checkerboard); its exponential moving average (EMA) is what `generate` uses;
-- reference frame: beside the drawing, the generator sees the training frame closest in pose
-  (found as GenNearest finds it, temporal mode at generation) and that frame's drawing, so it
-  can copy the target's texture, face and background instead of inventing them from a few
-  CPU-minutes of training; in training the reference is one of the 3 closest frames at least
-  a second away (training.REFERENCE_EXCLUSION_FRAMES), so the network learns to re-pose it;
 - discriminator: PatchGANs at two scales conditioned on the drawing, LSGAN loss;
 - generator loss: L1 to the real frame (lambda 100) + adversarial + discriminator feature
   matching (lambda 10); Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
@@ -22,8 +17,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from common import bgr_to_tensor, run_cli
-from GenNearest import GenNearest
+from common import run_cli
 from networks import MultiscaleDiscriminator, UnetGenerator
 from training import NetworkGenerator, add_training_arguments, drawing_tensor, train_main
 
@@ -35,9 +29,7 @@ class GenGAN(NetworkGenerator):
 
     def build(self, cfg):
         num_downs = cfg["size"].bit_length() - 3  # down to 4x4
-        self.uses_reference = cfg.get("reference", False)
-        self.reference_frames = None  # a GenNearest over the training frames, made at first use
-        self.G = UnetGenerator(in_ch=9 if self.uses_reference else 3, num_downs=num_downs, ngf=cfg["ngf"], max_ch=cfg["max_ch"]).to(self.device)
+        self.G = UnetGenerator(num_downs=num_downs, ngf=cfg["ngf"], max_ch=cfg["max_ch"]).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.D = MultiscaleDiscriminator(in_ch=6, ndf=cfg["ndf"], num_scales=cfg["d_scales"]).to(self.device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
@@ -56,39 +48,18 @@ class GenGAN(NetworkGenerator):
                 "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def input_of(self, ske):
-        inputs = {"drawing": drawing_tensor(ske, self.size)}
-        if self.uses_reference:
-            if self.reference_frames is None:
-                held = set(map(int, self.held_out_indices))
-                train = [i for i in range(self.video_ske.ske_count()) if i not in held]
-                self.reference_frames = GenNearest(self.video_ske, temporal=True, indices=train,
-                                                   output_size=self.size)
-            pick = self.reference_frames.nearest_index(ske)
-            inputs["reference"] = bgr_to_tensor(self.reference_frames.images[pick])
-            reference_ske = self.video_ske.ske[self.reference_frames.indices[pick]]
-            inputs["reference_drawing"] = drawing_tensor(reference_ske, self.size)
-        return inputs
-
-    def reset(self):
-        """Forget the previous reference pick (between two sequences)."""
-        if self.reference_frames is not None:
-            self.reference_frames.reset()
-
-    def generator_input(self, batch):
-        if self.uses_reference:
-            return torch.cat([batch["drawing"], batch["reference"], batch["reference_drawing"]], 1)
-        return batch["drawing"]
+        return {"drawing": drawing_tensor(ske, self.size)}
 
     def forward(self, batch):
         self.G_ema.eval()
-        return self.G_ema(self.generator_input(batch)).float()
+        return self.G_ema(batch["drawing"]).float()
 
     def train_step(self, batch):
         cfg = self.config
         x, real = batch["drawing"], batch["image"]
         self.G.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            fake = self.G_train(self.generator_input(batch))
+            fake = self.G_train(x)
         losses = {}
         use_gan = cfg["lambda_gan"] > 0
         if use_gan:
@@ -143,14 +114,12 @@ def main():
     parser.add_argument("--lambda-gan", type=float, default=1.0,
                         help="weight of the adversarial loss; 0 trains the U-Net on L1 alone (default 1)")
     parser.add_argument("--lambda-fm", type=float, default=10.0, help="weight of feature matching (default 10)")
-    parser.add_argument("--no-reference", action="store_true",
-                        help="condition on the drawing alone, without the nearest training frame (ablation)")
     parser.add_argument("--ema-decay", type=float, default=0.999,
                         help="EMA of the generator's weights used for generation; 0 disables (default 0.999)")
     args = parser.parse_args()
     config = {"ngf": args.ngf, "max_ch": args.max_ch, "ndf": args.ndf, "d_scales": args.d_scales,
               "lambda_l1": args.lambda_l1, "lambda_gan": args.lambda_gan, "lambda_fm": args.lambda_fm,
-              "ema_decay": args.ema_decay, "reference": not args.no_reference}
+              "ema_decay": args.ema_decay}
     return train_main(GenGAN, GenGAN.name, GenGAN.default_size, GenGAN.default_epochs, args, config)
 
 

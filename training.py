@@ -30,28 +30,11 @@ CHECKPOINT_FORMAT = 1
 
 
 # --- data ----------------------------------------------------------------------------------------
-# A training frame's reference is never taken from within this many cache frames of it (about a
-# second at 30 fps): a near-duplicate neighbour would teach the generator to copy its reference,
-# while at generation time the nearest frame is further away in pose than that.
-REFERENCE_EXCLUSION_FRAMES = 30
-REFERENCE_CANDIDATES = 3
-
-
-def pose_distances(a, b):
-    """Mean joint distance between every row of `a` and of `b` (normalised reduced skeletons,
-    N x 26 and M x 26): the measure GenNearest retrieves by."""
-    diff = a.view(len(a), 1, 13, 2) - b.view(1, len(b), 13, 2)
-    return diff.pow(2).sum(-1).sqrt().mean(-1)
-
-
 class TargetData:
     """The target's crops, skeleton drawings and normalised skeleton vectors at one size, as
-    tensors on the training device (uint8 images: 1,500 frames at 128 px take 150 MB).
+    tensors on the training device (uint8 images: 1,500 frames at 128 px take 150 MB)."""
 
-    With `references`, every frame also gets candidate reference frames: the training frames
-    closest in pose, outside a window of time around it (see `REFERENCE_EXCLUSION_FRAMES`)."""
-
-    def __init__(self, video_ske, indices, size, device, references=False):
+    def __init__(self, video_ske, indices, size, device):
         self.indices = np.asarray(indices)
         images, drawings, vectors = [], [], []
         for i in tqdm(self.indices, desc="loading frames", unit="frame", leave=False):
@@ -62,19 +45,6 @@ class TargetData:
         self.images = torch.from_numpy(np.ascontiguousarray(np.stack(images))).to(device)
         self.drawings = torch.from_numpy(np.ascontiguousarray(np.stack(drawings))).to(device)
         self.vectors = torch.from_numpy(normalize_reduced(np.stack(vectors))).to(device)
-        self.reference_candidates = self._reference_candidates() if references else None
-
-    def _reference_candidates(self):
-        vectors = self.vectors.cpu()
-        frames = torch.as_tensor(self.indices)
-        window = min(REFERENCE_EXCLUSION_FRAMES, len(vectors) // 4)  # short clips keep some candidates
-        k = min(REFERENCE_CANDIDATES, len(vectors))
-        candidates = []
-        for start in range(0, len(vectors), 256):  # in chunks: N x N x 13 distances can be large
-            d = pose_distances(vectors[start:start + 256], vectors)
-            d[(frames[start:start + 256, None] - frames[None, :]).abs() < max(window, 1)] = float("inf")
-            candidates.append(d.topk(k, dim=1, largest=False).indices)
-        return torch.cat(candidates).to(self.vectors.device)
 
     def __len__(self):
         return len(self.indices)
@@ -98,17 +68,7 @@ class TargetData:
             grid = F.affine_grid(theta, list(image.shape), align_corners=False)
             image = F.grid_sample(image, grid, padding_mode="border", align_corners=False)
             drawing = F.grid_sample(drawing + 1, grid, padding_mode="zeros", align_corners=False) - 1
-        batch = {"drawing": drawing, "vector": self.vectors[pos], "image": image}
-        if self.reference_candidates is not None:
-            options = self.reference_candidates[pos]
-            if augment:
-                pick = torch.randint(options.shape[1], (len(pos),), device=options.device)
-            else:
-                pick = torch.zeros(len(pos), dtype=torch.long, device=options.device)
-            ref = options[torch.arange(len(pos), device=options.device), pick]
-            batch["reference"] = self.images[ref].float() / 127.5 - 1
-            batch["reference_drawing"] = self.drawings[ref].float() / 127.5 - 1
-        return batch
+        return {"drawing": drawing, "vector": self.vectors[pos], "image": image}
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
@@ -322,14 +282,14 @@ def synchronise(local_stop, lr_factor, world_size):
 
 
 def write_samples(gen, data, positions, folder, epoch):
-    """A grid: one row per sample frame, drawing | reference (if any) | real | generated."""
+    """A grid: one row per sample frame, drawing | real | generated."""
     os.makedirs(folder, exist_ok=True)
     batch = data.batch(positions)
     with torch.no_grad():
         fake = gen.render(batch)
     rows = []
     for i in range(len(positions)):
-        cells = [batch["drawing"][i]] + ([batch["reference"][i]] if "reference" in batch else []) + [batch["image"][i], fake[i]]
+        cells = [batch["drawing"][i], batch["image"][i], fake[i]]
         rows.append(np.hstack([((c.float().clamp(-1, 1).cpu().numpy().transpose(1, 2, 0) + 1) * 127.5)
                                .astype(np.uint8)[:, :, ::-1] for c in cells]))
     ok, png = cv2.imencode(".png", np.vstack(rows))
@@ -500,7 +460,7 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     gen = make_generator(video_ske, load_from_file=checkpoint is not None, config=config, path=path,
                          device=device, world_size=world_size)
     gen.held_out_indices = held
-    data = TargetData(video_ske, train, config["size"], device, references=config.get("reference", False))
+    data = TargetData(video_ske, train, config["size"], device)
     log = print if rank == 0 else (lambda *a: None)
     done, stopped = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
                         sample_every=args.sample_every, rank=rank, world_size=world_size, seed=args.seed,

@@ -110,10 +110,9 @@ class SyntheticPoses:
     """Stands in for a VideoSkeleton: poses with distinct arm angles; each frame's image is its
     skeleton drawn on grey, so a network has something learnable to reproduce."""
 
-    def __init__(self, count=40, size=64, period=None):
+    def __init__(self, count=40, size=64):
         self.size = size
-        period = period or count  # with a period shorter than count, the poses repeat
-        self.ske = [standing_skeleton(arm_angle=0.1 + 2.5 * (i % period) / period) for i in range(count)]
+        self.ske = [standing_skeleton(arm_angle=0.1 + 2.5 * i / count) for i in range(count)]
         self.landmarks = np.stack([s.landmarks for s in self.ske])
         self.settings = {"frame_mod": 1}
         self.filename = "synthetic_poses.mp4"

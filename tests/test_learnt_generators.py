@@ -12,7 +12,7 @@ import torch
 from conftest import REPO, SyntheticPoses, assert_one_line_error, run_script
 from GenGAN import GenGAN
 from GenVanillaNN import GenVanillaNN
-from training import TargetData, load_checkpoint, pose_distances
+from training import TargetData, load_checkpoint
 
 TINY = {"ngf": 8, "max_ch": 16, "lr": 2e-3, "batch_size": 4, "held_out": 0.0, "default_epochs": 1}
 TINY_GAN = dict(TINY, ndf=8, d_scales=2, lambda_l1=100.0, lambda_gan=1.0, lambda_fm=10.0, ema_decay=0.9)
@@ -20,29 +20,28 @@ TINY_GAN = dict(TINY, ndf=8, d_scales=2, lambda_l1=100.0, lambda_gan=1.0, lambda
 
 def make(kind, video, path, size=32, load=False):
     cpu = torch.device("cpu")
-    if kind.startswith("gan"):
-        config = dict(TINY_GAN, size=size, reference=kind == "gan-reference")
-        return GenGAN(video, load_from_file=load, config=config, path=path, device=cpu)
+    if kind == "gan":
+        return GenGAN(video, load_from_file=load, config=dict(TINY_GAN, size=size), path=path, device=cpu)
     return GenVanillaNN(video, load_from_file=load, variant=kind, config=dict(TINY, size=size, variant=kind),
                         path=path, device=cpu)
 
 
-@pytest.mark.parametrize("kind", ["ske", "image", "gan", "gan-reference"])
+@pytest.mark.parametrize("kind", ["ske", "image", "gan"])
 def test_a_few_steps_lower_the_loss(kind, tmp_path):
     torch.manual_seed(0)
     video = SyntheticPoses(8, size=32)
     gen = make(kind, video, str(tmp_path / "m.pt"))
-    data = TargetData(video, np.arange(8), 32, torch.device("cpu"), references=kind == "gan-reference")
+    data = TargetData(video, np.arange(8), 32, torch.device("cpu"))
     losses = [gen.train_step(data.batch(np.arange(i % 2 * 4, i % 2 * 4 + 4)))["l1"] for i in range(40)]
     assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
 
 
-@pytest.mark.parametrize("kind", ["ske", "image", "gan", "gan-reference"])
+@pytest.mark.parametrize("kind", ["ske", "image", "gan"])
 def test_save_load_round_trip_gives_identical_outputs(kind, tmp_path):
     video = SyntheticPoses(8, size=32)
     path = str(tmp_path / "m.pt")
     gen = make(kind, video, path)
-    data = TargetData(video, np.arange(8), 32, torch.device("cpu"), references=kind == "gan-reference")
+    data = TargetData(video, np.arange(8), 32, torch.device("cpu"))
     for i in range(3):
         gen.train_step(data.batch(np.arange(4)))
     gen.epochs_done = 3
@@ -55,33 +54,6 @@ def test_save_load_round_trip_gives_identical_outputs(kind, tmp_path):
     assert np.abs(a.astype(int) - b).max() <= 3
     assert np.array_equal(b, loaded.generate(video.ske[5]))  # and loading is deterministic
     assert os.path.getsize(path) < 20e6
-
-
-def test_reference_candidates_are_the_same_pose_at_least_a_window_away():
-    # poses repeat every 12 frames; 48 frames give an exclusion window of 48 // 4 = 12 frames
-    video = SyntheticPoses(48, size=32, period=12)
-    data = TargetData(video, np.arange(48), 32, torch.device("cpu"), references=True)
-    candidates = data.reference_candidates.numpy()
-    assert candidates.shape == (48, 3)
-    for i, row in enumerate(candidates):
-        assert all(abs(int(j) - i) >= 12 for j in row), (i, row)
-        assert all(j % 12 == i % 12 for j in row), (i, row)  # an identical pose exists, so it is chosen
-    distances = pose_distances(data.vectors, data.vectors)
-    assert distances[0, 12] < 1e-6 < distances[0, 1]
-    batch = data.batch(np.arange(4))
-    assert torch.equal(batch["reference"], data.batch(candidates[:4, 0])["image"])
-
-
-def test_gan_reference_comes_from_training_frames_only(tmp_path):
-    video = SyntheticPoses(16, size=32)
-    gen = make("gan-reference", video, str(tmp_path / "m.pt"))
-    gen.held_out_indices = list(range(12, 16))
-    out = gen.generate(video.ske[14])  # a held-out pose: its own frame must not be the reference
-    assert out.shape == (32, 32, 3)
-    assert set(gen.reference_frames.indices) == set(range(12))
-    assert gen.reference_frames.last_pick == 11  # the closest training pose to frame 14
-    gen.reset()
-    assert gen.reference_frames.last_pick is None
 
 
 def train_cli(script, clip, out, *extra, variant=None):
