@@ -17,7 +17,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from common import run_cli, tensor_to_bgr
+from common import run_cli
 from networks import MultiscaleDiscriminator, UnetGenerator
 from training import NetworkGenerator, add_training_arguments, drawing_tensor, train_main
 
@@ -42,7 +42,6 @@ class GenGAN(NetworkGenerator):
             self.G_train = DDP(self.G, device_ids=ids)
             self.D_train = DDP(self.D, device_ids=ids)
         self.autocast = self.device.type == "cuda"
-        self.frozen = None  # TorchScript copy of G_ema for generate(), made at first use
 
     def networks(self):
         return {"generator": self.G, "generator_ema": self.G_ema, "discriminator": self.D,
@@ -55,16 +54,8 @@ class GenGAN(NetworkGenerator):
         self.G_ema.eval()
         return self.G_ema(batch["drawing"]).float()
 
-    @torch.no_grad()
-    def generate(self, ske):
-        """The target in pose `ske` (crop coordinates): uint8 BGR, size x size.
-
-        Runs a frozen TorchScript copy of the EMA generator: freezing folds each batch norm into
-        its convolution, which makes a frame about 15% faster on a CPU thread (the demo's budget)."""
-        x = drawing_tensor(ske, self.size).to(self.device)[None]
-        if self.frozen is None:
-            self.frozen = torch.jit.freeze(torch.jit.trace(self.G_ema.eval(), x))
-        return tensor_to_bgr(self.frozen(x)[0].float())
+    def inference_network(self):
+        return self.G_ema
 
     def train_step(self, batch):
         cfg = self.config

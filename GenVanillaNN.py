@@ -65,7 +65,11 @@ class GenVanillaNN(NetworkGenerator):
         self.net.eval()
         return self.net(self._input(batch))
 
+    def inference_network(self):
+        return self.net
+
     def train_step(self, batch):
+        self.frozen = None  # the weights are about to change
         self.net.train()
         out = self.net(self._input(batch))
         l1 = F.l1_loss(out, batch["image"])

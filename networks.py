@@ -91,7 +91,7 @@ class SkeletonDecoder(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(ch[-1], out_ch, 3, 1, 1), nn.Tanh())
 
     def forward(self, x):
-        return self.head(self.ups(self.fc(x).view(len(x), self.first_ch, 4, 4)))
+        return self.head(self.ups(self.fc(x).view(-1, self.first_ch, 4, 4)))
 
 
 class NLayerDiscriminator(nn.Module):

@@ -56,10 +56,11 @@ def test_save_load_round_trip_gives_identical_outputs(kind, tmp_path):
     assert os.path.getsize(path) < 20e6
 
 
-def test_gan_generate_matches_the_network_and_follows_training(tmp_path):
+@pytest.mark.parametrize("kind", ["ske", "image", "gan"])
+def test_generate_matches_the_network_and_follows_training(kind, tmp_path):
     torch.manual_seed(0)
     video = SyntheticPoses(8, size=32)
-    gen = make("gan", video, str(tmp_path / "m.pt"))
+    gen = make(kind, video, str(tmp_path / "m.pt"))
     data = TargetData(video, np.arange(8), 32, torch.device("cpu"))
     before = gen.generate(video.ske[3])  # through the frozen TorchScript copy
     with torch.no_grad():
