@@ -346,7 +346,7 @@ class NetworkGenerator:
         self.device = device or select_device()
         self.path = path or model_path(video_ske.filename, self.name)
         self.epochs_done, self.steps_done, self.loss_log, self.held_out_indices = 0, 0, [], []
-        self.frozen = None  # TorchScript copy of inference_network() for generate(), made at first use
+        self.frozen = None  # what generate() runs (see there), made at first use
         checkpoint = load_checkpoint(self.path, self.name) if load_from_file else None
         self.config = checkpoint["config"] if checkpoint else config
         if self.config is None:
@@ -380,13 +380,15 @@ class NetworkGenerator:
     def generate(self, ske):
         """The target in pose `ske` (crop coordinates): uint8 BGR, size x size.
 
-        Runs a frozen TorchScript copy of the inference network: freezing folds each batch norm
-        into its convolution, which makes a frame about 15% faster on one CPU thread (the demo's
-        budget)."""
+        On the CPU it runs a frozen TorchScript copy of the inference network: freezing folds each
+        batch norm into its convolution, which makes a frame about 15% faster on one CPU thread
+        (the demo's budget)."""
         (x,) = self.input_of(ske).values()
         x = x.to(self.device)[None]
         if self.frozen is None:
-            self.frozen = torch.jit.freeze(torch.jit.trace(self.inference_network().eval(), x))
+            network = self.inference_network().eval()
+            # the gain is a CPU one; on CUDA or MPS the network runs as it is
+            self.frozen = torch.jit.freeze(torch.jit.trace(network, x)) if x.device.type == "cpu" else network
         return tensor_to_bgr(self.frozen(x)[0].float())
 
     def render(self, batch):
