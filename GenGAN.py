@@ -57,9 +57,8 @@ class GenGAN(NetworkGenerator):
     def inference_network(self):
         return self.G_ema
 
-    def train_step(self, batch):
+    def optimise(self, batch):
         cfg = self.config
-        self.frozen = None  # the weights are about to change
         x, real = batch["drawing"], batch["image"]
         self.G.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):

@@ -68,8 +68,7 @@ class GenVanillaNN(NetworkGenerator):
     def inference_network(self):
         return self.net
 
-    def train_step(self, batch):
-        self.frozen = None  # the weights are about to change
+    def optimise(self, batch):
         self.net.train()
         out = self.net(self._input(batch))
         l1 = F.l1_loss(out, batch["image"])

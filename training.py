@@ -1,7 +1,7 @@
 """What GenVanillaNN and GenGAN share: data, checkpoints, the training loop and its CLI.
 
-A learnt generator provides `make_config`, `build(config)`, `train_step(batch) -> {loss: value}`,
-`state()` / `load_state(state)` and `render(batch)`; `fit` runs the loop around it: epochs or a
+A learnt generator is a `NetworkGenerator` (its docstring lists what a subclass provides); `fit`
+runs the training loop around its `train_step(batch)`: epochs or a
 wall-clock budget, a progress bar with the losses, sample grids and a loss log, an atomic
 checkpoint every epoch, and Ctrl-C that finishes the current step, saves and exits.
 
@@ -331,8 +331,8 @@ class NetworkGenerator:
 
     Subclasses set `name`, `default_size`, `default_epochs`, and implement `build(config)`
     (networks and optimizers), `networks()` (name -> module or optimizer, for checkpoints),
-    `forward(batch)` (inference on a batch), `train_step(batch)` (which must drop `self.frozen`),
-    `input_of(ske)` (the network's one input for a skeleton) and `inference_network()`.
+    `forward(batch)` (inference on a batch), `optimise(batch)` (one training step; returns the
+    losses), `input_of(ske)` (the network's one input for a skeleton) and `inference_network()`.
     """
 
     name = None
@@ -390,6 +390,11 @@ class NetworkGenerator:
             # the gain is a CPU one; on CUDA or MPS the network runs as it is
             self.frozen = torch.jit.freeze(torch.jit.trace(network, x)) if x.device.type == "cpu" else network
         return tensor_to_bgr(self.frozen(x)[0].float())
+
+    def train_step(self, batch):
+        """One optimisation step on `batch`; returns {loss name: value}."""
+        self.frozen = None  # generate() must not run the weights from before this step
+        return self.optimise(batch)
 
     def render(self, batch):
         return self.forward(batch)
