@@ -17,8 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import VideoWriter, device_name, select_device  # noqa: E402
-from DanceDemo import GEN_NAMES, compose, load_generator, transfer  # noqa: E402
+from common import device_name, select_device  # noqa: E402
+from DanceDemo import GEN_NAMES, load_generator, make_video, transfer  # noqa: E402
 from GenNearest import GenNearest  # noqa: E402
 from Skeleton import Skeleton, reset_video_tracking  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
@@ -39,19 +39,13 @@ def mediapipe_alone_fps(source):
 
 
 def demo_fps(source, target_vs, generator):
-    """The demo's loop without a window: detect, retarget, generate, compose, write."""
+    """DanceDemo's own loop without a window: detect, retarget, generate, compose, write."""
     out = os.path.join(tempfile.mkdtemp(), "bench.mp4")
-    writer, n = None, 0
     start = time.perf_counter()
-    for frame, ske, _, generated in transfer(source, target_vs, generator):
-        panel = compose(frame, ske, generated, "bench")
-        if writer is None:
-            writer = VideoWriter(out, 25, (panel.shape[1], panel.shape[0]))
-        writer.write(panel)
-        n += 1
-    writer.close()
+    frames, _ = make_video(source, target_vs, generator, out, 25, "bench", progress=False)
+    seconds = time.perf_counter() - start
     os.remove(out)
-    return n / (time.perf_counter() - start)
+    return frames / seconds
 
 
 def nearest_query_ms(target_vs, count=1500, queries=2000):

@@ -1,4 +1,5 @@
-"""Time `generate(ske)` per generator on the shipped target (ms per frame, device named).
+"""Time `generate(ske)` per generator on the shipped target (ms per frame, device named), with
+torch's default threads and with the one thread DanceDemo gives it.
 
     python bench/bench_generate.py [--target VIDEO] [--frames N]
 
@@ -10,6 +11,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
 
 from common import UserError, device_name, select_device  # noqa: E402
 from DanceDemo import GEN_NAMES, load_generator  # noqa: E402
@@ -24,19 +27,24 @@ def main():
     vs = VideoSkeleton(args.target, verbose=False)
     skes = [vs.ske[i % vs.ske_count()] for i in range(args.frames)]
     print(f"machine: {device_name(select_device())}")
+    default_threads = torch.get_num_threads()
     for gen_type, name in GEN_NAMES.items():
         try:
             gen = load_generator(gen_type, vs, temporal=False)
         except UserError as err:
             print(f"{name:<14} skipped: {err}")
             continue
-        for s in skes[:5]:
-            gen.generate(s)
-        start = time.perf_counter()
-        for s in skes:
-            image = gen.generate(s)
-        ms = (time.perf_counter() - start) * 1000 / len(skes)
-        print(f"{name:<14} {image.shape[0]:>4} px  {ms:7.2f} ms/frame")
+        timings = []
+        for threads in (torch.get_num_threads(), 1):
+            torch.set_num_threads(threads)
+            for s in skes[:5]:
+                gen.generate(s)
+            start = time.perf_counter()
+            for s in skes:
+                image = gen.generate(s)
+            timings.append(f"{(time.perf_counter() - start) * 1000 / len(skes):7.2f} ms/frame ({threads} thread{'s' if threads > 1 else ''})")
+        torch.set_num_threads(default_threads)
+        print(f"{name:<14} {image.shape[0]:>4} px  " + "   ".join(timings))
 
 
 if __name__ == "__main__":

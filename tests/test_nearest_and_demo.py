@@ -114,6 +114,37 @@ def test_demo_end_to_end_on_a_tiny_clip(karate_clip, taichi_clip, tmp_path):
     assert n == 40 and w > 512
 
 
+def test_demo_video_keeps_the_frames_in_order(karate_clip, taichi_clip, tmp_path):
+    """Generation and composing run in worker threads: every frame must still be written once,
+    in source order, with its own generated image."""
+    from DanceDemo import make_video
+    from VideoSkeleton import VideoSkeleton
+
+    class Counter:  # the k-th generated image is filled with 6 k
+        def __init__(self):
+            self.calls = 0
+
+        def generate(self, ske):
+            self.calls += 1
+            return np.full((64, 64, 3), 6 * (self.calls - 1), np.uint8)
+
+    out = str(tmp_path / "order.mp4")
+    generator = Counter()
+    frames, missing = make_video(karate_clip, VideoSkeleton(taichi_clip, verbose=False), generator, out, 25,
+                                 "", progress=False)
+    assert (frames, missing, generator.calls) == (40, 0, 40)
+    cap = cv2.VideoCapture(out)
+    levels = []
+    while True:
+        ok, panel = cap.read()
+        if not ok:
+            break
+        levels.append(panel[100:, -400:].mean())  # the generated half, below the label
+    assert len(levels) == 40
+    np.testing.assert_allclose(levels, 6 * np.arange(40), atol=5)  # mp4v shifts levels by a few
+    assert (np.diff(levels) > 3).all()
+
+
 def test_demo_source_without_a_person_gives_a_placeholder_video(blank_clip, taichi_clip, tmp_path):
     out = str(tmp_path / "empty.mp4")
     proc = run_script("DanceDemo.py", "--source", blank_clip, "--target", taichi_clip, "--out", out,
