@@ -29,9 +29,11 @@ class GenGAN(NetworkGenerator):
 
     def build(self, cfg):
         num_downs = cfg["size"].bit_length() - 3  # down to 4x4
-        self.G = UnetGenerator(num_downs=num_downs, ngf=cfg["ngf"], max_ch=cfg["max_ch"]).to(self.device)
+        self.G = UnetGenerator(num_downs=num_downs, ngf=cfg["ngf"], max_ch=cfg["max_ch"]).to(
+            self.device, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.D = MultiscaleDiscriminator(in_ch=6, ndf=cfg["ndf"], num_scales=cfg["d_scales"]).to(self.device)
+        self.D = MultiscaleDiscriminator(in_ch=6, ndf=cfg["ndf"], num_scales=cfg["d_scales"]).to(
+            self.device, memory_format=self.memory_format)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
         self.G_train, self.D_train = self.G, self.D

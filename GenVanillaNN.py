@@ -39,10 +39,10 @@ class GenVanillaNN(NetworkGenerator):
         if cfg["variant"] != self.variant:
             raise ValueError(f"config is for variant {cfg['variant']}, not {self.variant}")
         if self.variant == "ske":
-            self.net = SkeletonDecoder(size=cfg["size"], ngf=cfg["ngf"]).to(self.device)
+            self.net = SkeletonDecoder(size=cfg["size"], ngf=cfg["ngf"])
         else:
-            self.net = UnetGenerator(num_downs=cfg["size"].bit_length() - 3, ngf=cfg["ngf"],
-                                     max_ch=cfg["max_ch"]).to(self.device)
+            self.net = UnetGenerator(num_downs=cfg["size"].bit_length() - 3, ngf=cfg["ngf"], max_ch=cfg["max_ch"])
+        self.net.to(self.device, memory_format=self.memory_format)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
 
     def networks(self):
