@@ -27,12 +27,16 @@ def make(kind, video, path, size=32, load=False):
                         path=path, device=cpu)
 
 
-@pytest.mark.parametrize("kind", ["ske", "image", "gan"])
-def test_a_few_steps_lower_the_loss(kind, tmp_path):
+def tiny_setup(kind, tmp_path):
+    """8 synthetic 32 px frames, a fresh generator of `kind` and its training data."""
     torch.manual_seed(0)
     video = SyntheticPoses(8, size=32)
-    gen = make(kind, video, str(tmp_path / "m.pt"))
-    data = TargetData(video, np.arange(8), 32, torch.device("cpu"))
+    return video, make(kind, video, str(tmp_path / "m.pt")), TargetData(video, np.arange(8), 32, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("kind", ["ske", "image", "gan"])
+def test_a_few_steps_lower_the_loss(kind, tmp_path):
+    video, gen, data = tiny_setup(kind, tmp_path)
     losses = [gen.train_step(data.batch(np.arange(i % 2 * 4, i % 2 * 4 + 4)))["l1"] for i in range(40)]
     assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
 
@@ -59,10 +63,7 @@ def test_save_load_round_trip_gives_identical_outputs(kind, tmp_path):
 
 @pytest.mark.parametrize("kind", ["ske", "image", "gan"])
 def test_generate_matches_the_network_and_follows_training(kind, tmp_path):
-    torch.manual_seed(0)
-    video = SyntheticPoses(8, size=32)
-    gen = make(kind, video, str(tmp_path / "m.pt"))
-    data = TargetData(video, np.arange(8), 32, torch.device("cpu"))
+    video, gen, data = tiny_setup(kind, tmp_path)
     before = gen.generate(video.ske[3])  # through the frozen TorchScript copy
     with torch.no_grad():
         eager = tensor_to_bgr(gen.forward(data.batch([3]))[0])
