@@ -35,14 +35,15 @@ def main():
             print(f"{name:<14} skipped: {err}")
             continue
         timings = []
-        for threads in (torch.get_num_threads(), 1):
+        for threads in (default_threads, 1):
             torch.set_num_threads(threads)
             for s in skes[:5]:
                 gen.generate(s)
             start = time.perf_counter()
             for s in skes:
                 image = gen.generate(s)
-            timings.append(f"{(time.perf_counter() - start) * 1000 / len(skes):7.2f} ms/frame ({threads} thread{'s' if threads > 1 else ''})")
+            ms = (time.perf_counter() - start) * 1000 / len(skes)
+            timings.append(f"{ms:7.2f} ms/frame ({threads} thread{'s' if threads > 1 else ''})")
         torch.set_num_threads(default_threads)
         print(f"{name:<14} {image.shape[0]:>4} px  " + "   ".join(timings))
 
