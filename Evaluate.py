@@ -1,16 +1,20 @@
-"""Score every generator on held-out frames of the target, and on the true transfer.
+"""Score every generator on held-out frames of the target, and on transfers from a source.
 
     python Evaluate.py TARGET_VIDEO [--gen all|1,2,3,4] [--held-out F] [--out DIR]
-                       [--transfer SOURCE_VIDEO TRUTH_VIDEO] [--max-frames N]
+                       [--transfer SOURCE_VIDEO [TRUTH_VIDEO]] [--max-frames N]
 
 Held-out: the last F of the target's cached frames (the split training used); each generator
 makes every held-out frame from its cached skeleton and is compared with the real crop at the
-generator's output size. A model trained on any of those frames is refused.
+generator's output size, over the whole crop and over the person alone (MediaPipe's
+segmentation of the real crop). A model trained on any of those frames is refused.
 Transfer: the whole DanceDemo pipeline (detection, cropping, retargeting, generation) on
-SOURCE_VIDEO, compared frame by frame with TRUTH_VIDEO, the target really performing the
-source's moves (data/demo_transfer_truth.mp4 is rendered for exactly this).
+SOURCE_VIDEO. With TRUTH_VIDEO, the target really performing the source's moves frame by frame
+(data/demo_transfer_truth.mp4 is rendered for exactly this), every metric; with none (any real
+source), what can be scored without one: pose error, detection and PCK of the output against the
+retargeted skeleton, and flicker relative to the source's own crops.
 Metrics are defined in ../shared/SPEC.md ("Quality metrics"); the `real` rows are MediaPipe's own
-floor: the real crops scored as if they had been generated.
+floor: the real crops scored as if they had been generated. MediaPipe reads every scored image
+upscaled and inside a grey border (Skeleton.detect_in_crop): it misses people who fill the image.
 Writes DIR/results.json, DIR/report.md and DIR/contact_sheet.png (default DIR: out/eval_TARGET).
 """
 import argparse
@@ -24,26 +28,32 @@ import numpy as np
 
 from common import UserError, atomic_write_bytes, atomic_write_json, device_name, open_video, run_cli, select_device
 from DanceDemo import GEN_NAMES, load_generator, transfer
-from Skeleton import REDUCED_JOINTS, Skeleton
-from VideoSkeleton import VideoSkeleton, held_out_split
+from Skeleton import REDUCED_JOINTS, Skeleton, detect_in_crop
+from VideoSkeleton import VideoSkeleton, body_height, crop_box, cut_square, frame_to_crop, held_out_split
 
-DETECTION_SIZE = 256  # MediaPipe cannot read people in 64 px images: upscale before detecting
 PCK_THRESHOLD = 0.05
+PERSON_THRESHOLD = 0.5  # segmentation probability above which a pixel is person
 REFERENCE_SIZE = 128  # the size of the plain `real` row, and the size nearest is scored at
-METRICS = ("psnr", "ssim", "pose_error", "detection_rate", "pck", "ms_per_frame", "flicker")
+METRICS = ("psnr", "ssim", "psnr_person", "ssim_person", "pose_error", "detection_rate", "pck", "ms_per_frame",
+           "flicker")
 
 
 # --- metrics -------------------------------------------------------------------------------------
-def psnr(a, b):
-    """PSNR in dB of two uint8 images (peak 255)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+def psnr(a, b, mask=None):
+    """PSNR in dB of two uint8 images (peak 255), over the pixels where `mask` is True if given."""
+    diff = (a.astype(np.float64) - b.astype(np.float64)) ** 2
+    if mask is not None:
+        if not mask.any():
+            return None
+        diff = diff[mask]
+    mse = np.mean(diff)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
-def ssim(a, b):
-    """SSIM of two uint8 BGR images: Gaussian window 11, sigma 1.5, on each RGB channel in [0, 1],
-    averaged over channels (the definition of scikit-image's structural_similarity with
-    gaussian_weights=True, data_range=1; its 5-pixel border is left out)."""
+def ssim_map(a, b):
+    """Per-pixel SSIM of two uint8 BGR images: Gaussian window 11, sigma 1.5, on each RGB channel
+    in [0, 1], averaged over channels (scikit-image's structural_similarity with
+    gaussian_weights=True, data_range=1)."""
     x, y = a.astype(np.float64) / 255, b.astype(np.float64) / 255
     blur = lambda im: cv2.GaussianBlur(im, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)  # noqa: E731
     c1, c2 = 0.01 ** 2, 0.03 ** 2
@@ -54,17 +64,43 @@ def ssim(a, b):
     vy = cov_norm * (blur(y * y) - my * my)
     vxy = cov_norm * (blur(x * y) - mx * my)
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
-    return float(s[5:-5, 5:-5].mean())
+    return s.mean(axis=2)
+
+
+def ssim(a, b):
+    """Mean SSIM (scikit-image leaves out a 5-pixel border; so do we)."""
+    return float(ssim_map(a, b)[5:-5, 5:-5].mean())
+
+
+def ssim_person(generated, real, mask):
+    """SSIM over the person: the SSIM map averaged over `mask` (the real crop's person pixels).
+
+    The generated image's background is first replaced by the real one, so that the windows at
+    the person's outline compare the person alone: the background has its own number (full-crop
+    SSIM), and an identical person scores 1.0 whatever is behind them."""
+    if not mask.any():
+        return None
+    person_only = np.where(mask[:, :, None], generated, real)
+    return float(ssim_map(person_only, real)[mask].mean())
 
 
 def pose_of(image):
-    """The reduced joints (13 x 2, relative to the image) MediaPipe reads in `image`, or None."""
-    if image.shape[0] < DETECTION_SIZE:
-        image = cv2.resize(image, (DETECTION_SIZE, DETECTION_SIZE), interpolation=cv2.INTER_CUBIC)
-    ske = Skeleton()
-    if not ske.from_image(image, video=False):
-        return None
-    return ske.landmarks[REDUCED_JOINTS, :2]
+    """The reduced joints (13 x 2, relative to the image) MediaPipe reads in `image`, or None.
+
+    Detection goes through `detect_in_crop` (upscaled, inside a grey border): MediaPipe misses
+    people who fill the image, which is what every crop is."""
+    ske, _ = detect_in_crop(image)
+    return None if ske is None else ske.landmarks[REDUCED_JOINTS, :2]
+
+
+def person_masks(real):
+    """Per real crop, the boolean person mask from MediaPipe's segmentation (all False when
+    nobody is found: such a frame has no person-region score)."""
+    masks = []
+    for image in real:
+        _, prob = detect_in_crop(image, segmentation=True)
+        masks.append(np.zeros(image.shape[:2], bool) if prob is None else prob > PERSON_THRESHOLD)
+    return masks
 
 
 def pose_scores(images, skeletons):
@@ -84,14 +120,17 @@ def pose_scores(images, skeletons):
             hits / (13 * n) if n else None)
 
 
-def flicker(generated, real):
-    """Mean absolute frame-to-frame change of `generated` over that of `real` (same frames)."""
+def flicker(generated, reference):
+    """Mean absolute frame-to-frame change of `generated` over that of `reference` (the real or
+    true frames, or without a truth the source's crops; same frames, resized to match)."""
     if len(generated) < 2:
         return None
+    size = generated[0].shape[0]
+    reference = [resize(r, size) for r in reference]
     change = lambda seq: np.mean([np.abs(seq[i + 1].astype(np.float32) - seq[i]).mean()  # noqa: E731
                                   for i in range(len(seq) - 1)])
-    real_change = change(real)
-    return float(change(generated) / real_change) if real_change > 0 else None
+    reference_change = change(reference)
+    return float(change(generated) / reference_change) if reference_change > 0 else None
 
 
 def resize(image, size):
@@ -101,23 +140,44 @@ def resize(image, size):
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def score(generated, real, skeletons, ms_per_frame):
+def resize_mask(mask, size):
+    if mask.shape[0] == size:
+        return mask
+    return cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def mean_of(values):
+    """Mean of the values that apply (a frame with no person has no person-region score);
+    inf when every frame is a perfect match."""
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def score(generated, skeletons, ms_per_frame, real=None, masks=None, flicker_reference=None):
+    """All the metrics of one generator's outputs. Without `real` (a transfer with no truth)
+    only pose, detection, PCK and flicker against `flicker_reference` apply."""
     size = generated[0].shape[0]
-    real = [resize(r, size) for r in real]
     error, rate, pck = pose_scores(generated, skeletons)
-    return {"psnr": float(np.mean([psnr(g, r) for g, r in zip(generated, real)])),
-            "ssim": float(np.mean([ssim(g, r) for g, r in zip(generated, real)])),
-            "pose_error": error, "detection_rate": rate, "pck": pck, "ms_per_frame": ms_per_frame,
-            "flicker": flicker(generated, real),
-            "size": size}
+    result = {"psnr": None, "ssim": None, "psnr_person": None, "ssim_person": None, "pose_error": error,
+              "detection_rate": rate, "pck": pck, "ms_per_frame": ms_per_frame,
+              "flicker": flicker(generated, flicker_reference if real is None else real), "size": size}
+    if real is not None:
+        real = [resize(r, size) for r in real]
+        result["psnr"] = mean_of(psnr(g, r) for g, r in zip(generated, real))
+        result["ssim"] = mean_of(ssim(g, r) for g, r in zip(generated, real))
+        if masks is not None:
+            masks = [resize_mask(m, size) for m in masks]
+            result["psnr_person"] = mean_of(psnr(g, r, m) for g, r, m in zip(generated, real, masks))
+            result["ssim_person"] = mean_of(ssim_person(g, r, m) for g, r, m in zip(generated, real, masks))
+    return result
 
 
 def real_floor(real, skeletons, size):
     """MediaPipe's own noise floor: the real crops at `size`, scored like a generator."""
     images = [resize(r, size) for r in real]
     error, rate, pck = pose_scores(images, skeletons)
-    return {"psnr": None, "ssim": None, "pose_error": error, "detection_rate": rate, "pck": pck,
-            "ms_per_frame": None, "flicker": 1.0, "size": size}
+    return {"psnr": None, "ssim": None, "psnr_person": None, "ssim_person": None, "pose_error": error,
+            "detection_rate": rate, "pck": pck, "ms_per_frame": None, "flicker": 1.0, "size": size}
 
 
 # --- the two scored sets -------------------------------------------------------------------------
@@ -152,6 +212,16 @@ def timed_generate(gen, skeletons):
     return out, (time.perf_counter() - start) * 1000 / len(skeletons)
 
 
+def floors(real, skeletons, results):
+    """The `real` rows: MediaPipe's floor at every size a generator was scored at."""
+    sizes = sorted({r["size"] for r in results.values()} | {REFERENCE_SIZE})
+    return {("real" if s == REFERENCE_SIZE else f"real@{s}"): real_floor(real, skeletons, s) for s in sizes}
+
+
+def person_share(masks):
+    return float(np.mean([m.mean() for m in masks])) if masks else None
+
+
 def evaluate_held_out(video_ske, gen_types, held_out, explicit, max_frames):
     train, held = held_out_split(video_ske.ske_count(), held_out)
     if len(held) == 0:
@@ -160,6 +230,7 @@ def evaluate_held_out(video_ske, gen_types, held_out, explicit, max_frames):
         held = held[:max_frames]
     skeletons = [video_ske.ske[i] for i in held]
     real = [video_ske.read_image(i) for i in held]
+    masks = person_masks(real)
     results, notes, outputs = {}, {}, {}
     for gen_type in gen_types:
         name = GEN_NAMES[gen_type]
@@ -169,11 +240,11 @@ def evaluate_held_out(video_ske, gen_types, held_out, explicit, max_frames):
             print(f"skipping {name}: {why}", file=sys.stderr)
             continue
         generated, ms = timed_generate(gen, skeletons)
-        results[name] = score(generated, real, skeletons, ms)
+        results[name] = score(generated, skeletons, ms, real=real, masks=masks)
         outputs[name] = generated
-    sizes = sorted({r["size"] for r in results.values()} | {REFERENCE_SIZE})
-    floors = {("real" if s == REFERENCE_SIZE else f"real@{s}"): real_floor(real, skeletons, s) for s in sizes}
-    return {**floors, **results}, notes, outputs, real, len(train)
+    scored = {"results": {**floors(real, skeletons, results), **results}, "notes": notes, "outputs": outputs,
+              "real": real, "frames": len(held), "person_share": person_share(masks)}
+    return scored, len(train)
 
 
 def truth_crops(video_ske, truth_path, count):
@@ -192,13 +263,43 @@ def truth_crops(video_ske, truth_path, count):
     return crops
 
 
+def source_crops(source_path, source_skeletons, crop_size=REFERENCE_SIZE):
+    """The source performer's own crops (cut like a target's, with the source's median body
+    height), by frame: the reference for flicker when no truth exists. Per frame, (crop, Skeleton
+    in crop coordinates), or None where no person was detected."""
+    detected = [s for s in source_skeletons if s is not None]
+    cap = open_video(source_path)
+    px = np.array([cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)], np.float32)
+    height = float(np.median([body_height(s.landmarks[:, :2] * px) for s in detected])) if detected else 0
+    crops = []
+    try:
+        for ske in source_skeletons:
+            ok, frame = cap.read()
+            if not ok or ske is None:
+                crops.append(None)
+                continue
+            box = crop_box(ske.landmarks[:, :2] * px, height)
+            crops.append((cut_square(frame, box, crop_size), Skeleton(frame_to_crop(ske.landmarks, frame.shape, box))))
+    finally:
+        cap.release()
+    return crops
+
+
 def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
+    """The whole demo pipeline on `source`. With a frame-aligned `truth` video of the target, every
+    metric; without one, pose, detection and PCK against the retargeted skeleton, and flicker
+    relative to the source's own crops."""
     cap = open_video(source)
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
     limit = min(frames, max_frames) if max_frames else frames
-    truth_items = truth_crops(video_ske, truth, limit)
-    results, notes, outputs, truth_real = {}, {}, {}, None
+    truth_items, mask_of = [], {}
+    if truth:
+        truth_items = truth_crops(video_ske, truth, limit)
+        with_person = [k for k, (crop, _) in enumerate(truth_items) if crop is not None]
+        mask_of = dict(zip(with_person, person_masks([truth_items[k][0] for k in with_person])))
+    results, notes, outputs, own = {}, {}, {}, None
+    frames_scored, scored_real = 0, None
     for gen_type in gen_types:
         name = GEN_NAMES[gen_type]
         if name == "nearest":
@@ -211,26 +312,35 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
             except UserError as err:
                 notes[name] = str(err)
                 continue
-        generated, real, skeletons = [], [], []
-        for k, (_, _, target_ske, image) in enumerate(transfer(source, video_ske, gen, limit)):
-            if image is None or k >= len(truth_items) or truth_items[k][0] is None:
+        keep, generated, skeletons, seen = [], [], [], []
+        for k, (_, ske, target_ske, image) in enumerate(transfer(source, video_ske, gen, limit)):
+            seen.append(ske)
+            if image is None or (truth and (k >= len(truth_items) or truth_items[k][0] is None)):
                 continue
+            keep.append(k)
             generated.append(image)
-            real.append(truth_items[k][0])
             skeletons.append(target_ske)
+        if own is None and not truth:
+            own = source_crops(source, seen)  # every generator sees the same detections
         if not generated:
             notes[name] = "no frame of the source had a detected person"
             continue
-        results[name] = score(generated, real, skeletons, None)
+        if truth:
+            real = [truth_items[k][0] for k in keep]
+            results[name] = score(generated, skeletons, None, real=real, masks=[mask_of[k] for k in keep])
+        else:
+            real = [own[k][0] for k in keep]
+            results[name] = score(generated, skeletons, None, flicker_reference=real)
         outputs[name] = generated
-        truth_real = real
-    floors = {}
-    valid = [(c, s) for c, s in truth_items if c is not None]
-    if valid:
-        crops, skes = zip(*valid)
-        for s in sorted({r["size"] for r in results.values()} | {REFERENCE_SIZE}):
-            floors["real" if s == REFERENCE_SIZE else f"real@{s}"] = real_floor(list(crops), list(skes), s)
-    return {**floors, **results}, notes, outputs, truth_real
+        frames_scored, scored_real = len(generated), real
+    if truth:
+        valid = [(c, s) for c, s in truth_items if c is not None]
+    else:
+        valid = [c for c in own or [] if c is not None]
+    floor_rows = floors(*map(list, zip(*valid)), results) if valid else {}
+    scored = {"results": {**floor_rows, **results}, "notes": notes, "outputs": outputs, "real": scored_real,
+              "frames": frames_scored, "person_share": person_share(list(mask_of.values())) if truth else None}
+    return scored
 
 
 # --- reporting -----------------------------------------------------------------------------------
@@ -238,7 +348,8 @@ def fmt(value, digits):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-COLUMNS = [("size", "size", None), ("PSNR", "psnr", 2), ("SSIM", "ssim", 3), ("pose err", "pose_error", 4),
+COLUMNS = [("size", "size", None), ("PSNR", "psnr", 2), ("SSIM", "ssim", 3), ("PSNR pers", "psnr_person", 2),
+           ("SSIM pers", "ssim_person", 3), ("pose err", "pose_error", 4),
            ("detect", "detection_rate", 3), ("PCK", "pck", 3), ("ms/frame", "ms_per_frame", 2),
            ("flicker", "flicker", 2)]
 
@@ -263,10 +374,11 @@ def markdown_table(results, notes):
     return "\n".join(lines)
 
 
-def contact_sheet(real, outputs, rows=6, cell=128):
-    """One row per frame (a spread over the set): real | each generator, labelled on top."""
+def contact_sheet(real, outputs, rows=6, cell=128, first="real"):
+    """One row per frame (a spread over the set): real | each generator, labelled on top.
+    Every generator must have scored the same frames as `real`."""
     picks = np.linspace(0, len(real) - 1, min(rows, len(real))).astype(int)
-    names = ["real"] + list(outputs)
+    names = [first] + list(outputs)
     header = np.full((24, cell * len(names), 3), 255, np.uint8)
     for j, name in enumerate(names):
         cv2.putText(header, name, (j * cell + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
@@ -288,21 +400,30 @@ def parse_gens(text):
     return gens, True
 
 
+def describe(scored):
+    share = scored["person_share"]
+    return f"{scored['frames']} frames scored" + ("" if share is None else f"; {share:.0%} of the pixels are person")
+
+
 def main():
     parser = argparse.ArgumentParser(description="Score the generators on held-out target frames "
-                                                 "(and optionally on the true transfer).")
+                                                 "(and optionally on a transfer from a source video).")
     parser.add_argument("target", help="the target's video (its cache is built if missing)")
     parser.add_argument("--gen", default="all", help="'all' or a comma list of GEN_TYPE ids, e.g. 1,4 (default all)")
     parser.add_argument("--held-out", type=float, default=0.2,
                         help="fraction of the target's frames, at the end, to score on (default 0.2, as the "
                              "shipped models were trained)")
     parser.add_argument("--out", default=None, help="output folder (default out/eval_TARGET)")
-    parser.add_argument("--transfer", nargs=2, metavar=("SOURCE_VIDEO", "TRUTH_VIDEO"),
-                        help="also score the full pipeline on SOURCE against the frame-aligned TRUTH")
+    parser.add_argument("--transfer", nargs="+", metavar="VIDEO",
+                        help="SOURCE [TRUTH]: also score the whole demo pipeline driven by SOURCE; against the "
+                             "frame-aligned TRUTH video of the target when given, else without a truth (pose, "
+                             "detection, PCK against the retargeted skeleton, flicker against the source)")
     parser.add_argument("--max-frames", type=int, default=None, help="score at most N frames per set (quick runs)")
     args = parser.parse_args()
     gen_types, explicit = parse_gens(args.gen)
     if args.transfer:
+        if len(args.transfer) > 2:
+            raise UserError("--transfer takes SOURCE and at most one TRUTH video")
         for path in args.transfer:
             open_video(path).release()
     video_ske = VideoSkeleton(args.target)
@@ -312,34 +433,42 @@ def main():
     device = device_name(select_device())
 
     start = time.time()
-    held_results, held_notes, held_outputs, held_real, train_count = evaluate_held_out(
-        video_ske, gen_types, args.held_out, explicit, args.max_frames)
+    held, train_count = evaluate_held_out(video_ske, gen_types, args.held_out, explicit, args.max_frames)
     report = [f"# Evaluation of {args.target}", "",
               f"{datetime.date.today()}, {device}. Held-out: the last {args.held_out:.0%} of the cached frames "
-              f"({len(held_real)} scored; {train_count} frames before them for training).", "",
-              "## Held-out frames", "", markdown_table(held_results, held_notes), "",
+              f"({describe(held)}; {train_count} frames before them for training).", "",
+              "## Held-out frames", "", markdown_table(held["results"], held["notes"]), "",
               "![contact sheet](contact_sheet.png)", ""]
-    print("held-out frames:\n" + table(held_results, held_notes))
-    sheet = contact_sheet(held_real, held_outputs)
-    results = {"held_out": held_results,
+    print(f"held-out frames ({describe(held)}):\n" + table(held["results"], held["notes"]))
+    sheet = contact_sheet(held["real"], held["outputs"])
+    results = {"held_out": held["results"],
                "meta": {"target": args.target, "split": {"held_out": args.held_out, "train_frames": int(train_count)},
-                        "frames_scored": {"held_out": len(held_real)}, "device": device,
-                        "date": datetime.datetime.now().isoformat(timespec="seconds"), "notes": held_notes}}
+                        "frames_scored": {"held_out": held["frames"]}, "person_share": {"held_out": held["person_share"]},
+                        "device": device, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                        "notes": held["notes"]}}
     if args.transfer:
-        source, truth = args.transfer
-        tr_results, tr_notes, tr_outputs, tr_real = evaluate_transfer(video_ske, gen_types, source, truth,
-                                                                       args.max_frames)
-        results["transfer"] = tr_results
-        results["meta"]["transfer"] = {"source": source, "truth": truth, "notes": tr_notes}
-        results["meta"]["frames_scored"]["transfer"] = len(tr_real) if tr_real else 0
-        print(f"\ntransfer {source} -> truth {truth}:\n" + table(tr_results, tr_notes))
-        report += [f"## Transfer: {source} against {truth}", "", markdown_table(tr_results, tr_notes), "",
+        source, truth = (args.transfer + [None])[:2]
+        moved = evaluate_transfer(video_ske, gen_types, source, truth, args.max_frames)
+        results["transfer"] = moved["results"]
+        results["meta"]["transfer"] = {"source": source, "truth": truth, "notes": moved["notes"]}
+        results["meta"]["frames_scored"]["transfer"] = moved["frames"]
+        results["meta"]["person_share"]["transfer"] = moved["person_share"]
+        title = f"transfer {source} -> " + (f"truth {truth}" if truth else "no truth")
+        print(f"\n{title} ({describe(moved)}):\n" + table(moved["results"], moved["notes"]))
+        report += [f"## Transfer: {source} " + (f"against {truth}" if truth else "(no truth)"), "",
+                   describe(moved) + ("" if truth else "; without a truth the `real` row is the source's own crops "
+                                      "against their own skeletons, and flicker is relative to them") + ".", "",
+                   markdown_table(moved["results"], moved["notes"]), "",
                    "![transfer contact sheet](contact_sheet_transfer.png)", ""]
-        if tr_real:
-            ok, png = cv2.imencode(".png", contact_sheet(tr_real, tr_outputs))
+        if moved["real"]:
+            ok, png = cv2.imencode(".png", contact_sheet(moved["real"], moved["outputs"],
+                                                         first="truth" if truth else "source"))
             atomic_write_bytes(os.path.join(out, "contact_sheet_transfer.png"), png.tobytes())
     report += ["Pose error: mean distance of MediaPipe's 13 reduced joints on the output to the input "
-               "skeleton, as a fraction of the crop; `real` rows are MediaPipe's floor on the real crops.", ""]
+               "skeleton, as a fraction of the crop; `real` rows are MediaPipe's floor on the real crops. "
+               "MediaPipe reads every image upscaled to 256 px inside a 128 px grey border (it misses people "
+               "who fill the image). PSNR/SSIM pers: restricted to the person pixels of the real crop's "
+               "segmentation.", ""]
     atomic_write_json(os.path.join(out, "results.json"), results)
     atomic_write_bytes(os.path.join(out, "report.md"), "\n".join(report).encode())
     ok, png = cv2.imencode(".png", sheet)

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from common import device_name, select_device  # noqa: E402
-from Evaluate import fmt, score  # noqa: E402
+from Evaluate import fmt, person_masks, score  # noqa: E402
 from GenGAN import GenGAN  # noqa: E402
 from training import TargetData, fit  # noqa: E402
 from VideoSkeleton import VideoSkeleton, held_out_split  # noqa: E402
@@ -50,6 +50,7 @@ def main():
     data = TargetData(vs, train, RECIPE["size"], device)
     skeletons = [vs.ske[i] for i in held]
     real = [vs.read_image(i) for i in held]
+    masks = person_masks(real)
     wanted = args.variants.split(",")
     runs = {}
     print(f"{device_name(device)}; {args.minutes} min per variant; {len(train)} training frames, "
@@ -69,8 +70,9 @@ def main():
         start = time.perf_counter()
         generated = [gen.generate(s) for s in skeletons]
         ms = (time.perf_counter() - start) * 1000 / len(skeletons)
-        r = score(generated, real, skeletons, ms)
+        r = score(generated, skeletons, ms, real=real, masks=masks)
         print(f"{name:<12} epochs {runs[base].epochs_done:>3}  PSNR {fmt(r['psnr'], 2)}  SSIM {fmt(r['ssim'], 4)}  "
+              f"person PSNR {fmt(r['psnr_person'], 2)}  SSIM {fmt(r['ssim_person'], 4)}  "
               f"pose error {fmt(r['pose_error'], 4)}  detection {fmt(r['detection_rate'], 3)}  "
               f"PCK {fmt(r['pck'], 3)}", flush=True)
 

@@ -57,6 +57,14 @@ def taichi_clip(tmp_path_factory):
     return cut_clip(shared_video("taichi2.mp4"), folder / "taichi.mp4", 100, 60, scale=0.5)
 
 
+@pytest.fixture(scope="session")
+def taichi_side_clip(tmp_path_factory):
+    """24 frames of taichi2.mp4 (from 360, half resolution) in which MediaPipe's still-image mode
+    misses the person once a crop fits them tightly."""
+    folder = tmp_path_factory.mktemp("taichi_side")
+    return cut_clip(shared_video("taichi2.mp4"), folder / "taichi_side.mp4", 360, 24, scale=0.5)
+
+
 @pytest.fixture
 def blank_clip(tmp_path):
     """A valid video with no person in it."""
