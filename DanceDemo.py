@@ -18,15 +18,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from common import UserError, VideoWriter, open_video, run_cli, video_fps
+from common import UserError, VideoWriter, model_path, open_video, run_cli, video_fps
+from plates import composite, plate_crop
 from Skeleton import (L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NOSE, R_ANKLE, R_ELBOW,
                       R_HIP, R_KNEE, R_SHOULDER, R_WRIST, Skeleton, reset_video_tracking)
-from VideoSkeleton import VideoSkeleton
+from VideoSkeleton import VideoSkeleton, body_height
 
 GEN_NAMES = {1: "nearest", 2: "vanilla-ske", 3: "vanilla-image", 4: "gan"}
 DEFAULT_SOURCE = "data/demo_source.mp4"
 DEFAULT_TARGET = "data/demo_target.mp4"
 PANEL = 512  # output height of each half of the side-by-side video
+CROP_RENDER_SIZE = 256  # the plate crop handed to a generator (it resizes it to its own size)
 
 # The retargeting tree. HIP_MID and SHOULDER_MID are virtual joints (midpoints); each bone is
 # (parent, child) and is rebuilt in this order, parents first.
@@ -96,10 +98,102 @@ class Retargeter:
         return ske.transformed(1.0, self.target_centre - ske.torso_centre())
 
 
-def model_path(target, gen_name):
-    """Where the checkpoint of generator `gen_name` trained on video `target` lives."""
-    stem = os.path.splitext(os.path.basename(target))[0]
-    return os.path.join("models", f"{stem}_{gen_name}.pt")
+class Scene:
+    """The target's own scene: the plate of its main shot, at full resolution, and where in it the
+    target stands, so that the generated person can be put back where they belong.
+
+    Everybody Dance Now's global normalisation, in the plate: the source's feet between the
+    nearest and farthest they have been (its own range, learnt online) put the target's feet
+    between the target's nearest and farthest, at the size the target has there (a person lower
+    in the picture is nearer and larger); a sideways step of the source, measured in its body
+    heights, moves the target as many of its own body heights across its scene."""
+
+    def __init__(self, target_vs, plates):
+        self.plates = plates
+        segment = plates.main_segment()
+        members = np.flatnonzero(plates.frame_segment == segment)
+        self.plate = plates.built[segment][0]
+        feet, centres, heights = [], [], []
+        for i in members:
+            to_plate, _ = plates.frame_to_plate(i)
+            x0, y0, side = target_vs.crop_boxes[i]
+            xy = target_vs.landmarks[i, :, :2] * side + (x0, y0)
+            xy = xy @ to_plate[:, :2].T + to_plate[:, 2]
+            feet.append(max(xy[L_ANKLE, 1], xy[R_ANKLE, 1]))
+            centres.append(Skeleton(np.c_[xy, np.zeros((33, 2))]).torso_centre()[0])
+            heights.append(body_height(xy))
+        feet, heights = np.array(feet), np.array(heights)
+        self.feet_range = np.percentile(feet, [5, 95])
+        self.centre_range = np.percentile(centres, [5, 95])
+        self.centre = float(np.median(centres))
+        # body height against foot level: perspective makes nearer (lower) people taller
+        if self.feet_range[1] - self.feet_range[0] > 0.05 * np.median(heights):
+            self.height_slope, self.height_at_zero = np.polyfit(feet, heights, 1)
+        else:
+            self.height_slope, self.height_at_zero = 0.0, float(np.median(heights))
+        self.crop_side_per_height = target_vs.crop_boxes[members, 2].mean() / np.median(heights) if len(members) else 1.7
+        self.source_history = []
+
+    def reset(self):
+        self.source_history = []
+
+    def place(self, source_ske, frame_shape, target_ske):
+        """The crop box (x0, y0, side) in plate pixels where `target_ske` (crop coordinates)
+        stands, following where the source stands in its own frame."""
+        h, w = frame_shape[:2]
+        xy = source_ske.landmarks[:, :2] * np.array([w, h], np.float32)
+        self.source_history.append((max(xy[L_ANKLE, 1], xy[R_ANKLE, 1]), Skeleton(source_ske.landmarks).torso_centre()[0] * w,
+                                    body_height(xy)))
+        history = np.array(self.source_history)
+        source_feet = np.percentile(history[:, 0], [5, 95])
+        source_height = float(np.median(history[:, 2]))
+        depth = 0.5
+        if source_feet[1] - source_feet[0] > 0.05 * source_height:
+            depth = float(np.clip((history[-1, 0] - source_feet[0]) / (source_feet[1] - source_feet[0]), 0, 1))
+        feet_y = self.feet_range[0] + depth * (self.feet_range[1] - self.feet_range[0])
+        height = self.height_slope * feet_y + self.height_at_zero
+        sideways = (history[-1, 1] - np.median(history[:, 1])) / max(source_height, 1e-6)
+        centre_x = self.centre + sideways * height
+        margin = 0.5 * height
+        centre_x = float(np.clip(centre_x, min(self.centre_range[0], margin),
+                                 max(self.centre_range[1], self.plate.shape[1] - margin)))
+        side = self.crop_side_per_height * height
+        crop_centre_x = target_ske.torso_centre()[0]
+        crop_feet = max(target_ske.landmarks[L_ANKLE, 1], target_ske.landmarks[R_ANKLE, 1])
+        return np.array([centre_x - crop_centre_x * side, feet_y - crop_feet * side, side], np.float32)
+
+    def background(self, box, size):
+        return plate_crop(self.plate, np.eye(2, 3), box, size)
+
+    def in_reference_frame(self, scene_image, frame_shape):
+        """`scene_image` cut as the main shot's first frame shows it (what a frame-aligned truth
+        video of a still camera shows)."""
+        origin = self.plates.built[self.plates.main_segment()][2]
+        shift = np.array([[1, 0, -origin[0]], [0, 1, -origin[1]]], np.float64)
+        return cv2.warpAffine(scene_image, shift, (frame_shape[1], frame_shape[0]), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def paste(self, person, alpha, box):
+        """The plate with `person` (a crop, with its soft mask `alpha`, or opaque without one)
+        pasted at `box`, resized to the box (the plate keeps its own sharpness around them)."""
+        scene = self.plate.copy()
+        x0, y0, side = int(round(box[0])), int(round(box[1])), max(1, int(round(box[2])))
+        person = cv2.resize(person, (side, side), interpolation=cv2.INTER_CUBIC)
+        alpha = np.ones((side, side), np.float32) if alpha is None else cv2.resize(alpha, (side, side))
+        h, w = scene.shape[:2]
+        ax0, ay0, ax1, ay1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+        if ax0 >= ax1 or ay0 >= ay1:
+            return scene
+        region = (slice(ay0 - y0, ay1 - y0), slice(ax0 - x0, ax1 - x0))
+        scene[ay0:ay1, ax0:ax1] = composite(person[region], alpha[region], scene[ay0:ay1, ax0:ax1])
+        return scene
+
+    def render(self, generator, source_ske, frame_shape, target_ske):
+        """(generated crop over its plate crop, the whole scene with the target in it)."""
+        box = self.place(source_ske, frame_shape, target_ske)
+        person, alpha, background = generator.layers(target_ske, self.background(box, CROP_RENDER_SIZE))
+        crop = person if alpha is None else composite(person, alpha, background)
+        return crop, self.paste(person, alpha, box)
 
 
 TRAIN_COMMANDS = {"vanilla-ske": "python GenVanillaNN.py {target} --variant ske",
@@ -130,20 +224,28 @@ def load_generator(gen_type, target_vs, temporal=True):
     return GenVanillaNN(target_vs, load_from_file=True, variant=name.split("-")[1])
 
 
-def placeholder(size, text="no person detected"):
-    panel = np.full((size, size, 3), 60, np.uint8)
-    cv2.line(panel, (0, 0), (size - 1, size - 1), (0, 0, 200), 3)
-    cv2.line(panel, (0, size - 1), (size - 1, 0), (0, 0, 200), 3)
+def placeholder(width, height, text="no person detected"):
+    panel = np.full((height, width, 3), 60, np.uint8)
+    cv2.line(panel, (0, 0), (width - 1, height - 1), (0, 0, 200), 3)
+    cv2.line(panel, (0, height - 1), (width - 1, 0), (0, 0, 200), 3)
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
-    cv2.rectangle(panel, ((size - tw) // 2 - 8, size // 2 - th - 8), ((size + tw) // 2 + 8, size // 2 + 8),
+    cv2.rectangle(panel, ((width - tw) // 2 - 8, height // 2 - th - 8), ((width + tw) // 2 + 8, height // 2 + 8),
                   (0, 0, 0), -1)
-    cv2.putText(panel, text, ((size - tw) // 2, size // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+    cv2.putText(panel, text, ((width - tw) // 2, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
     return panel
 
 
-def transfer(source_path, target_vs, generator, limit=None):
+def make_scene(target_vs):
+    """The target's Scene, or None when its video has no background plate (the demo then shows
+    the generated crop alone)."""
+    plates = target_vs.plates()
+    return None if plates is None else Scene(target_vs, plates)
+
+
+def transfer(source_path, target_vs, generator, limit=None, scene=None):
     """Yield (source frame, frame-relative Skeleton or None, retargeted Skeleton or None,
-    generated image or None) for every source frame: the whole pipeline, without display.
+    generated crop or None, the target's scene with them in it or None) for every source frame:
+    the whole pipeline, without display. Without a `scene` only crops are made.
 
     Generation runs in a worker thread, one frame behind detection: torch and MediaPipe both
     release the GIL, so the generator's work overlaps with the next frame's detection. Torch is
@@ -154,6 +256,8 @@ def transfer(source_path, target_vs, generator, limit=None):
     reset_video_tracking()
     if hasattr(generator, "reset"):
         generator.reset()
+    if scene is not None:
+        scene.reset()
     count, pending = 0, None
     torch = sys.modules.get("torch")  # only the learnt generators load it
     torch_threads = torch.get_num_threads() if torch else None
@@ -169,7 +273,11 @@ def transfer(source_path, target_vs, generator, limit=None):
                 ske = Skeleton()
                 if ske.from_image(frame, video=True):
                     target_ske = retarget(ske, frame.shape)
-                    current = (frame, ske, target_ske, worker.submit(generator.generate, target_ske))
+                    if scene is None:
+                        job = worker.submit(lambda t: (generator.generate(t), None), target_ske)
+                    else:
+                        job = worker.submit(scene.render, generator, ske, frame.shape, target_ske)
+                    current = (frame, ske, target_ske, job)
                 else:
                     current = (frame, None, None, None)
                 if pending is not None:
@@ -185,37 +293,43 @@ def transfer(source_path, target_vs, generator, limit=None):
 
 
 def finished(item):
-    frame, ske, target_ske, future = item
-    return frame, ske, target_ske, None if future is None else future.result()
+    frame, ske, target_ske, job = item
+    crop, scene_image = (None, None) if job is None else job.result()
+    return frame, ske, target_ske, crop, scene_image
 
 
-def compose(frame, ske, generated, label):
-    """Source frame with its skeleton | generated target (or a placeholder), PANEL px high."""
+def compose(frame, ske, generated, label, right_width=PANEL):
+    """Source frame with its skeleton | the target (its scene, or the generated crop; a
+    placeholder when no person was found), PANEL px high; the right panel is `right_width` wide."""
     h, w = frame.shape[:2]
     left = frame.copy()
     if ske is not None:
         ske.draw(left)
     left = cv2.resize(left, (max(1, round(w * PANEL / h)), PANEL), interpolation=cv2.INTER_AREA)
     if generated is None:
-        right = placeholder(PANEL)
+        right = placeholder(right_width, PANEL)
     else:
-        right = cv2.resize(generated, (PANEL, PANEL), interpolation=cv2.INTER_CUBIC)
+        interp = cv2.INTER_AREA if generated.shape[0] > PANEL else cv2.INTER_CUBIC
+        right = cv2.resize(generated, (right_width, PANEL), interpolation=interp)
     cv2.putText(right, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
     return np.hstack([left, right])
 
 
-def make_video(source_path, target_vs, generator, out, fps, label, show=False, progress=True, total=None):
+def make_video(source_path, target_vs, generator, out, fps, label, show=False, progress=True, total=None,
+               scene=None):
     """Run `transfer` and write its side-by-side video to `out` (also shown in a window if
-    `show`, until q); returns (frames written, frames without a person).
+    `show`, until q); returns (frames written, frames without a person). With a `scene` the
+    right panel is the target's scene, else the generated crop.
 
     Composing and encoding run in a second worker thread, one frame behind: on the main thread
     they would add their ~3 ms to MediaPipe's ~13 ms per frame (measured with the GAN on 2 cores:
     50 -> 55-59 fps)."""
     writer, frames, missing = None, 0, 0
+    right_width = PANEL if scene is None else round(scene.plate.shape[1] * PANEL / scene.plate.shape[0])
 
     def compose_and_write(frame, ske, generated):
         nonlocal writer
-        panel = compose(frame, ske, generated, label)
+        panel = compose(frame, ske, generated, label, right_width)
         if writer is None:
             writer = VideoWriter(out, fps, (panel.shape[1], panel.shape[0]))
         writer.write(panel)
@@ -224,11 +338,12 @@ def make_video(source_path, target_vs, generator, out, fps, label, show=False, p
     try:
         with ThreadPoolExecutor(max_workers=1) as output:
             previous = None
-            for frame, ske, _, generated in tqdm(transfer(source_path, target_vs, generator), total=total or None,
-                                                 desc="dance", unit="frame", disable=not progress):
-                job = output.submit(compose_and_write, frame, ske, generated)
+            for frame, ske, _, crop, scene_image in tqdm(transfer(source_path, target_vs, generator, scene=scene),
+                                                         total=total or None, desc="dance", unit="frame",
+                                                         disable=not progress):
+                job = output.submit(compose_and_write, frame, ske, crop if scene is None else scene_image)
                 frames += 1
-                missing += generated is None
+                missing += crop is None
                 if previous is not None:
                     panel = previous.result()  # one frame in flight at most; its errors surface here
                     if show and not show_frame(panel):
@@ -287,8 +402,10 @@ def main(default_gen):
     fps, total = video_fps(cap), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
     show = not args.no_window and display_available()
+    scene = make_scene(target_vs)
     start = time.time()
-    frames, missing = make_video(args.source, target_vs, generator, out, fps, name, show=show, total=total)
+    frames, missing = make_video(args.source, target_vs, generator, out, fps, name, show=show, total=total,
+                                 scene=scene)
     seconds = time.time() - start
     print(f"{frames} frames ({missing} without a person) in {seconds:.1f} s, "
           f"{frames / max(seconds, 1e-9):.1f} fps, generator {name} -> {out}")

@@ -27,13 +27,14 @@ import cv2
 import numpy as np
 
 from common import UserError, atomic_write_bytes, atomic_write_json, device_name, open_video, run_cli, select_device
-from DanceDemo import GEN_NAMES, load_generator, transfer
+from DanceDemo import GEN_NAMES, load_generator, make_scene, transfer
 from Skeleton import REDUCED_JOINTS, Skeleton, detect_in_crop
 from VideoSkeleton import VideoSkeleton, body_height, crop_box, cut_square, frame_to_crop, held_out_split
 
 PCK_THRESHOLD = 0.05
 PERSON_THRESHOLD = 0.5  # segmentation probability above which a pixel is person
 REFERENCE_SIZE = 128  # the size of the plain `real` row, and the size nearest is scored at
+SCENE_HEIGHT = 256    # full frames are scored at this height
 METRICS = ("psnr", "ssim", "psnr_person", "ssim_person", "pose_error", "detection_rate", "pck", "ms_per_frame",
            "flicker")
 
@@ -201,14 +202,16 @@ def make_generator(gen_type, video_ske, train, held, explicit):
     return gen, None
 
 
-def timed_generate(gen, skeletons):
+def timed_generate(gen, skeletons, backgrounds):
+    """Every output, and the ms per frame of `generate` (the backgrounds are the plate crops
+    behind the poses, or None)."""
     if hasattr(gen, "reset"):
         gen.reset()
-    gen.generate(skeletons[0])  # warm-up, outside the timing
+    gen.generate(skeletons[0], backgrounds[0])  # warm-up, outside the timing
     if hasattr(gen, "reset"):
         gen.reset()
     start = time.perf_counter()
-    out = [gen.generate(s) for s in skeletons]
+    out = [gen.generate(s, b) for s, b in zip(skeletons, backgrounds)]
     return out, (time.perf_counter() - start) * 1000 / len(skeletons)
 
 
@@ -231,6 +234,11 @@ def evaluate_held_out(video_ske, gen_types, held_out, explicit, max_frames):
     skeletons = [video_ske.ske[i] for i in held]
     real = [video_ske.read_image(i) for i in held]
     masks = person_masks(real)
+    # the plates of the training frames only; a held-out frame takes its place in them from the
+    # cache's background registration (geometry only: no pixel of it is in the plate)
+    plates = video_ske.plates(len(train))
+    backgrounds = ([plates.crop(i, video_ske.crop_boxes[i], video_ske.crop_size) for i in held] if plates
+                   else [None] * len(held))
     results, notes, outputs = {}, {}, {}
     for gen_type in gen_types:
         name = GEN_NAMES[gen_type]
@@ -239,7 +247,7 @@ def evaluate_held_out(video_ske, gen_types, held_out, explicit, max_frames):
             notes[name] = why
             print(f"skipping {name}: {why}", file=sys.stderr)
             continue
-        generated, ms = timed_generate(gen, skeletons)
+        generated, ms = timed_generate(gen, skeletons, backgrounds)
         results[name] = score(generated, skeletons, ms, real=real, masks=masks)
         outputs[name] = generated
     scored = {"results": {**floors(real, skeletons, results), **results}, "notes": notes, "outputs": outputs,
@@ -293,9 +301,11 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
     limit = min(frames, max_frames) if max_frames else frames
-    truth_items, mask_of = [], {}
+    truth_items, mask_of, truth_frames, scene_results = [], {}, [], {}
+    scene = make_scene(video_ske)
     if truth:
         truth_items = truth_crops(video_ske, truth, limit)
+        truth_frames = read_frames_scaled(truth, limit, SCENE_HEIGHT)
         with_person = [k for k, (crop, _) in enumerate(truth_items) if crop is not None]
         mask_of = dict(zip(with_person, person_masks([truth_items[k][0] for k in with_person])))
     results, notes, outputs, own = {}, {}, {}, None
@@ -312,14 +322,22 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
             except UserError as err:
                 notes[name] = str(err)
                 continue
-        keep, generated, skeletons, seen = [], [], [], []
-        for k, (_, ske, target_ske, image) in enumerate(transfer(source, video_ske, gen, limit)):
+        keep, generated, skeletons, seen, scenes, scene_keep = [], [], [], [], [], []
+        for k, (_, ske, target_ske, image, scene_image) in enumerate(transfer(source, video_ske, gen, limit,
+                                                                               scene=scene)):
             seen.append(ske)
+            if truth and scene_image is not None and k < len(truth_frames):
+                full = scene.in_reference_frame(scene_image, (video_ske.meta["frame_height"],
+                                                              video_ske.meta["frame_width"]))
+                scenes.append(cv2.resize(full, truth_frames[k].shape[1::-1], interpolation=cv2.INTER_AREA))
+                scene_keep.append(k)
             if image is None or (truth and (k >= len(truth_items) or truth_items[k][0] is None)):
                 continue
             keep.append(k)
             generated.append(image)
             skeletons.append(target_ske)
+        if scenes:
+            scene_results[name] = score_frames(scenes, [truth_frames[k] for k in scene_keep])
         if own is None and not truth:
             own = source_crops(source, seen)  # every generator sees the same detections
         if not generated:
@@ -339,8 +357,34 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
         valid = [c for c in own or [] if c is not None]
     floor_rows = floors(*map(list, zip(*valid)), results) if valid else {}
     scored = {"results": {**floor_rows, **results}, "notes": notes, "outputs": outputs, "real": scored_real,
-              "frames": frames_scored, "person_share": person_share(list(mask_of.values())) if truth else None}
+              "frames": frames_scored, "person_share": person_share(list(mask_of.values())) if truth else None,
+              "scene": scene_results}
     return scored
+
+
+def read_frames_scaled(path, count, height):
+    """The first `count` frames of a video, `height` px high."""
+    cap = open_video(path)
+    frames = []
+    try:
+        while len(frames) < count:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            width = max(1, round(frame.shape[1] * height / frame.shape[0]))
+            frames.append(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA))
+    finally:
+        cap.release()
+    return frames
+
+
+def score_frames(generated, truth):
+    """Full-frame PSNR, SSIM and flicker of the demo's scene against the truth video (what users
+    see); the pose columns are the crops' business."""
+    return {"psnr": mean_of(psnr(g, t) for g, t in zip(generated, truth)),
+            "ssim": mean_of(ssim(g, t) for g, t in zip(generated, truth)),
+            "psnr_person": None, "ssim_person": None, "pose_error": None, "detection_rate": None, "pck": None,
+            "ms_per_frame": None, "flicker": flicker(generated, truth), "size": generated[0].shape[0]}
 
 
 # --- reporting -----------------------------------------------------------------------------------
@@ -450,6 +494,8 @@ def main():
         source, truth = (args.transfer + [None])[:2]
         moved = evaluate_transfer(video_ske, gen_types, source, truth, args.max_frames)
         results["transfer"] = moved["results"]
+        if moved["scene"]:
+            results["transfer_scene"] = moved["scene"]
         results["meta"]["transfer"] = {"source": source, "truth": truth, "notes": moved["notes"]}
         results["meta"]["frames_scored"]["transfer"] = moved["frames"]
         results["meta"]["person_share"]["transfer"] = moved["person_share"]
@@ -460,6 +506,11 @@ def main():
                                       "against their own skeletons, and flicker is relative to them") + ".", "",
                    markdown_table(moved["results"], moved["notes"]), "",
                    "![transfer contact sheet](contact_sheet_transfer.png)", ""]
+        if moved["scene"]:
+            print(f"\n{title}, full frames (the target in its scene, {SCENE_HEIGHT} px high):\n"
+                  + table(moved["scene"], {}))
+            report += [f"### The same transfer on full frames (the target in its scene, {SCENE_HEIGHT} px high)", "",
+                       markdown_table(moved["scene"], {}), ""]
         if moved["real"]:
             ok, png = cv2.imencode(".png", contact_sheet(moved["real"], moved["outputs"],
                                                          first="truth" if truth else "source"))

@@ -5,7 +5,10 @@
 
 pix2pix's recipe with pix2pixHD's ingredients that need no downloaded weights:
 - generator: a U-Net (networks.UnetGenerator) on the skeleton drawing, upsampling by nearest +
-  convolution (no checkerboard); its exponential moving average (EMA) is what `generate` uses;
+  convolution (no checkerboard); its exponential moving average (EMA) is what `generate` uses.
+  With background plates (the default when the target video has them, see plates.py) it also
+  sees the plate crop behind the pose and paints only the person and a soft mask, composited
+  over the plate; the mask is pulled towards MediaPipe's segmentation (--lambda-mask);
 - discriminator: PatchGANs at two scales conditioned on the drawing, LSGAN loss;
 - generator loss: L1 to the real frame (lambda 100) + adversarial + discriminator feature
   matching (lambda 10); Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
@@ -19,7 +22,7 @@ import torch.nn.functional as F
 
 from common import run_cli
 from networks import MultiscaleDiscriminator, UnetGenerator
-from training import NetworkGenerator, add_training_arguments, drawing_tensor, train_main
+from training import NetworkGenerator, add_training_arguments, mask_loss, train_main
 
 
 class GenGAN(NetworkGenerator):
@@ -29,7 +32,9 @@ class GenGAN(NetworkGenerator):
 
     def build(self, cfg):
         num_downs = cfg["size"].bit_length() - 3  # down to 4x4
-        self.G = UnetGenerator(num_downs=num_downs, ngf=cfg["ngf"], max_ch=cfg["max_ch"]).to(
+        plates = bool(cfg.get("plates"))
+        self.G = UnetGenerator(in_ch=6 if plates else 3, out_ch=4 if plates else 3, num_downs=num_downs,
+                               ngf=cfg["ngf"], max_ch=cfg["max_ch"]).to(
             self.device, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.D = MultiscaleDiscriminator(in_ch=6, ndf=cfg["ndf"], num_scales=cfg["d_scales"]).to(
@@ -49,12 +54,15 @@ class GenGAN(NetworkGenerator):
         return {"generator": self.G, "generator_ema": self.G_ema, "discriminator": self.D,
                 "opt_g": self.opt_g, "opt_d": self.opt_d}
 
-    def input_of(self, ske):
-        return {"drawing": drawing_tensor(ske, self.size)}
+    def network_input(self, batch):
+        """The drawing, and with plates the plate crop behind it: the generator sees what it paints over."""
+        if self.uses_plates:
+            return torch.cat([batch["drawing"], batch["background"]], 1)
+        return batch["drawing"]
 
     def forward(self, batch):
         self.G_ema.eval()
-        return self.G_ema(batch["drawing"]).float()
+        return self.G_ema(self.network_input(batch)).float()
 
     def inference_network(self):
         return self.G_ema
@@ -64,7 +72,8 @@ class GenGAN(NetworkGenerator):
         x, real = batch["drawing"], batch["image"]
         self.G.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            fake = self.G_train(x)
+            out = self.G_train(self.network_input(batch))
+            fake = self.composited(out.float(), batch)
         losses = {}
         use_gan = cfg["lambda_gan"] > 0
         if use_gan:
@@ -80,7 +89,8 @@ class GenGAN(NetworkGenerator):
             losses["d"] = loss_d.item()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             loss_l1 = F.l1_loss(fake.float(), real)
-            loss_g = cfg["lambda_l1"] * loss_l1
+            loss_mask = mask_loss(out, batch)
+            loss_g = cfg["lambda_l1"] * loss_l1 + cfg.get("lambda_mask", 0.0) * loss_mask
             if use_gan:
                 pred_fake = self.D_train(torch.cat([x, fake], 1))
                 loss_adv = sum(F.mse_loss(f[-1].float(), torch.ones_like(f[-1].float()))
@@ -95,6 +105,8 @@ class GenGAN(NetworkGenerator):
         self.opt_g.step()
         self.update_ema()
         losses["l1"] = loss_l1.item()
+        if self.uses_plates:
+            losses["mask"] = loss_mask.item()
         return losses
 
     @torch.no_grad()

@@ -6,7 +6,8 @@ Skeletons are compared with translation and scale removed (`Skeleton.normalize_r
 vectorised search over all cached frames; crops are read once. In temporal mode (the demo's
 default) the generator remembers its last pick and, among the candidates nearly as close as
 the best, takes the frame that follows the last pick in the target video: the output then plays
-stretches of the real video instead of jumping between look-alike frames.
+stretches of the real video instead of jumping between look-alike frames. Given the plate crop
+behind the pose, it puts the retrieved person (cut with the crop's segmentation) over it.
 """
 import argparse
 import os
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from common import UserError, run_cli
+from plates import composite
 from Skeleton import normalize_reduced
 from VideoSkeleton import VideoSkeleton, held_out_split
 
@@ -37,9 +39,12 @@ class GenNearest:
         reduced = np.stack([video_ske.ske[i].reduced() for i in self.indices])
         self.poses = normalize_reduced(reduced).reshape(len(self.indices), 13, 2)
         images = [video_ske.read_image(i) for i in self.indices]
+        masks = [video_ske.read_mask(i) for i in self.indices]
         if output_size and output_size != images[0].shape[0]:
             images = [cv2.resize(im, (output_size, output_size), interpolation=cv2.INTER_AREA) for im in images]
+            masks = [cv2.resize(m, (output_size, output_size), interpolation=cv2.INTER_AREA) for m in masks]
         self.images = np.stack(images)
+        self.masks = np.stack(masks)
         self.frame_numbers = np.array([video_ske.frame_index(i) for i in self.indices])
         self.frame_mod = video_ske.settings["frame_mod"]
         self.temporal = temporal
@@ -66,9 +71,19 @@ class GenNearest:
         self.last_pick = best
         return best
 
-    def generate(self, ske):
-        """The cached crop (BGR uint8) whose skeleton is closest to `ske`."""
-        return self.images[self.nearest_index(ske)].copy()
+    def layers(self, ske, background=None):
+        """(the closest cached crop, its person mask, `background` at the crop's size or None)."""
+        best = self.nearest_index(ske)
+        if background is not None and background.shape[0] != self.images.shape[1]:
+            size = self.images.shape[1]
+            background = cv2.resize(background, (size, size), interpolation=cv2.INTER_AREA)
+        return self.images[best].copy(), self.masks[best], background
+
+    def generate(self, ske, background=None):
+        """The cached crop (BGR uint8) whose skeleton is closest to `ske`; with `background` (the
+        plate crop behind the pose), only its person, cut with its own mask, over that."""
+        person, mask, background = self.layers(ske, background)
+        return person if background is None else composite(person, mask, background)
 
 
 def main():

@@ -9,6 +9,8 @@
 - `image` (GEN_TYPE 3): the skeleton drawn on black (Skeleton.draw) through a U-Net with skip
   connections (networks.UnetGenerator). Default 128 px.
 Both train with Adam on the L1 loss by default (`--loss mse` for the comparison in the README).
+With background plates (the default when the target video has them) both paint the person and a
+soft mask, composited over the plate crop behind the pose; `image` also sees that plate crop.
 """
 import argparse
 
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 
 from common import run_cli
 from networks import SkeletonDecoder, UnetGenerator
-from training import NetworkGenerator, add_training_arguments, drawing_tensor, train_main, vector_tensor
+from training import NetworkGenerator, add_training_arguments, mask_loss, train_main
 
 VARIANTS = ("ske", "image")
 DEFAULT_SIZES = {"ske": 64, "image": 128}
@@ -38,45 +40,48 @@ class GenVanillaNN(NetworkGenerator):
     def build(self, cfg):
         if cfg["variant"] != self.variant:
             raise ValueError(f"config is for variant {cfg['variant']}, not {self.variant}")
+        out_ch = 4 if cfg.get("plates") else 3
         if self.variant == "ske":
-            self.net = SkeletonDecoder(size=cfg["size"], ngf=cfg["ngf"])
+            self.net = SkeletonDecoder(out_ch=out_ch, size=cfg["size"], ngf=cfg["ngf"])
         else:
-            self.net = UnetGenerator(num_downs=cfg["size"].bit_length() - 3, ngf=cfg["ngf"], max_ch=cfg["max_ch"])
+            self.net = UnetGenerator(in_ch=6 if cfg.get("plates") else 3, out_ch=out_ch,
+                                     num_downs=cfg["size"].bit_length() - 3, ngf=cfg["ngf"], max_ch=cfg["max_ch"])
         self.net.to(self.device, memory_format=self.memory_format)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
 
     def networks(self):
         return {"net": self.net, "opt": self.opt}
 
-    def input_of(self, ske):
-        if self.variant == "ske":
-            return {"vector": vector_tensor(ske)}
-        return {"drawing": drawing_tensor(ske, self.size)}
-
-    def _input(self, batch):
+    def network_input(self, batch):
         if self.variant == "ske":
             vector = batch["vector"]
             if self.net.training:  # the vector is shift/scale invariant: jitter it a little instead
                 vector = vector + 0.01 * torch.randn_like(vector)
             return vector
+        if self.uses_plates:
+            return torch.cat([batch["drawing"], batch["background"]], 1)
         return batch["drawing"]
 
     def forward(self, batch):
         self.net.eval()
-        return self.net(self._input(batch))
+        return self.net(self.network_input(batch))
 
     def inference_network(self):
         return self.net
 
     def optimise(self, batch):
         self.net.train()
-        out = self.net(self._input(batch))
-        l1 = F.l1_loss(out, batch["image"])
-        loss = F.mse_loss(out, batch["image"]) if self.config.get("loss") == "mse" else l1
+        out = self.net(self.network_input(batch))
+        image = self.composited(out, batch)
+        l1 = F.l1_loss(image, batch["image"])
+        loss = F.mse_loss(image, batch["image"]) if self.config.get("loss") == "mse" else l1
+        masked = mask_loss(out, batch)
+        # the image loss is on [-1, 1] without the GAN's weight of 100: scale the mask loss alike
+        loss = loss + self.config.get("lambda_mask", 0.0) / 100 * masked
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return {"l1": l1.item()}
+        return {"l1": l1.item(), **({"mask": masked.item()} if self.uses_plates else {})}
 
 
 def main():

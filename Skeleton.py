@@ -124,12 +124,18 @@ class Skeleton:
         `video=True` uses MediaPipe's tracking mode for consecutive frames of one video (faster
         and steadier); call `reset_video_tracking()` between videos.
         """
-        result = _process(image_bgr, video)
+        return self.from_image_with_mask(image_bgr, video, segmentation=False)[0]
+
+    def from_image_with_mask(self, image_bgr, video=False, segmentation=True):
+        """`from_image`, and MediaPipe's person mask (float32 H x W in 0..1, None when nobody was
+        found or without `segmentation`); the segmentation model ships inside the wheel."""
+        result = _process(image_bgr, video, segmentation)
         if result.pose_landmarks is None:
-            return False
+            return False, None
         self.landmarks = np.array([[p.x, p.y, p.z, p.visibility]
                                    for p in result.pose_landmarks.landmark], np.float32)
-        return True
+        mask = result.segmentation_mask if segmentation else None
+        return True, mask
 
     # --- conversions -------------------------------------------------------------------------
     def to_array(self):

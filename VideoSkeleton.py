@@ -3,10 +3,16 @@
     python VideoSkeleton.py VIDEO [--force] [--frame-mod N] [--crop-size PX]
 
 `data/x.mp4` is cached in `data/x/`: `crops/000000.jpg ...` (crop_size x crop_size, BGR),
-`skeletons.npz` (landmarks in crop coordinates, source frame index, crop box per crop) and
-`meta.json` (settings, format version, crop geometry). A cache is reused only when its format
-version, settings and video size match; it is built in a temporary folder and renamed into
-place, so an interrupted run never leaves a cache that a later run would trust.
+`masks/000000.png ...` (MediaPipe's person segmentation of each crop, 0-255), `skeletons.npz`
+(landmarks in crop coordinates, source frame index, crop box, background segment and
+registration transform per crop), `frame_masks.npz` (the person masks of the full frames, at
+most `MASK_WIDTH` wide, for building plates) and `meta.json` (settings, format version, crop
+geometry, the picture area inside a letterbox). Background plates (plates.py) are built from
+these on first use, per training split, in `plates_NNNNNN/` (NNNNNN: the number of leading
+frames they are built from, so held-out frames never leak into them).
+A cache is reused only when its format version, settings and video size match; it is built in a
+temporary folder and renamed into place, so an interrupted run never leaves a cache that a later
+run would trust.
 
 Crop geometry: the crop side is `CROP_SCALE` times the person's median body height (nose to
 ankles along the bones, so it does not shrink in a squat), so the person has the same size in
@@ -31,17 +37,20 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from common import UserError, open_video, run_cli, video_fps
+import plates
+from common import UserError, atomic_write_json, open_video, run_cli, video_fps
 from Skeleton import (L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, NOSE, R_ANKLE, R_HIP, R_KNEE,
                       R_SHOULDER, Skeleton, reset_video_tracking)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: person masks, background registration and plates
 DEFAULT_FRAME_MOD = 1
 DEFAULT_CROP_SIZE = 256
 CROP_SCALE = 1.7      # crop side / median body height
 CENTRE_SHIFT = 0.14   # crop centre below the torso centre, in body heights
 ZOOM_WINDOW_SECONDS = 2.0  # the crop side follows zooms over +-this much time
 JPEG_QUALITY = 95
+MASK_WIDTH = 480      # full-frame person masks are kept at most this wide
+ACTIVE_AREA_SAMPLES = 15  # frames the letterbox detection looks at
 
 
 def body_height(xy):
@@ -129,6 +138,15 @@ def read_frames(cap, frame_mod=1, limit=None):
         yield index, frame
 
 
+def encode_mask(mask, max_width):
+    """MediaPipe's float person mask -> PNG bytes of a uint8 mask (0-255) at most `max_width` wide."""
+    h, w = mask.shape[:2]
+    if w > max_width:
+        mask = cv2.resize(mask, (max_width, max(1, round(h * max_width / w))), interpolation=cv2.INTER_AREA)
+    ok, png = cv2.imencode(".png", (np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8))
+    return png
+
+
 def held_out_split(count, held_out_fraction):
     """(train indices, held-out indices): the last `held_out_fraction` of the frames, in time
     order, are held out, so evaluation frames are never neighbours of training frames."""
@@ -181,6 +199,15 @@ class VideoSkeleton:
     def read_all_images(self):
         return np.stack([self.read_image(i) for i in range(self.ske_count())])
 
+    def read_mask(self, i):
+        """The person mask of crop `i` (float32 crop_size x crop_size, 0..1)."""
+        path = os.path.join(self.cache_dir, "masks", f"{i:06d}.png")
+        mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise UserError(f"mask {path} is missing or corrupt; rebuild with: "
+                            f"python VideoSkeleton.py {self.filename} --force")
+        return mask.astype(np.float32) / 255
+
     def frame_index(self, i):
         return int(self.frame_indices[i])
 
@@ -204,6 +231,64 @@ class VideoSkeleton:
         crop = cut_square(frame, box, self.crop_size)
         return crop, Skeleton(frame_to_crop(frame_ske.landmarks, frame.shape, box))
 
+    # --- background plates ---------------------------------------------------------------
+    def plates(self, train_count=None):
+        """The background plates built from the first `train_count` cached frames (default all),
+        or None when this video has none (a camera that never holds still), with a warning.
+        Built on first use and cached; see plates.py."""
+        train_count = self.ske_count() if train_count is None else int(train_count)
+        key = (train_count,)
+        if key not in self._plates:
+            self._plates[key] = self._load_or_build_plates(train_count)
+        return self._plates[key]
+
+    def _load_or_build_plates(self, train_count):
+        segments = self.segments[:train_count]
+        lengths = np.bincount(segments) if len(segments) else np.array([])
+        if train_count == 0 or np.mean(lengths[lengths > 0]) < plates.MIN_SEGMENT_FRAMES:
+            print(f"warning: {self.filename}: the camera never holds still long enough for a background plate "
+                  f"({len(np.unique(segments))} shots in {train_count} frames); the generators paint the whole "
+                  "crop instead", file=sys.stderr)
+            return None
+        folder = os.path.join(self.cache_dir, f"plates_{train_count:06d}")
+        loaded = plates.Plates.load(folder)
+        if loaded is None:
+            loaded = self._build_plates(train_count, folder)
+        return loaded.for_frames(self.segments, self.transforms, train_count)
+
+    def _build_plates(self, train_count, folder):
+        """Decode the sample frames of every segment (training frames only) and take the median."""
+        wanted = {}
+        for segment in np.unique(self.segments[:train_count]):
+            members = np.flatnonzero(self.segments[:train_count] == segment)
+            picks = members[np.linspace(0, len(members) - 1, min(plates.PLATE_SAMPLES, len(members))).astype(int)]
+            for i in np.unique(picks):
+                wanted[int(self.frame_indices[i])] = int(i)
+        samples = {}
+        cap = open_video(self.filename)
+        try:
+            for index, frame in read_frames(cap, 1, max(wanted) + 1):
+                if frame is None:
+                    break
+                if index in wanted:
+                    samples[wanted[index]] = frame
+        finally:
+            cap.release()
+        with np.load(os.path.join(self.cache_dir, "frame_masks.npz"), allow_pickle=False) as npz:
+            frame_masks = npz["masks"]
+        built = {}
+        for segment in np.unique(self.segments[:train_count]):
+            members = [i for i in sorted(samples) if self.segments[i] == segment]
+            built[int(segment)] = plates.build_plate([samples[i] for i in members], [frame_masks[i] for i in members],
+                                                     [self.transforms[i] for i in members], self.meta["active_area"])
+        result = plates.Plates(built)
+        result.save(folder)
+        unseen = result.unseen_share()
+        if unseen > 0.02 and self.verbose:
+            print(f"warning: {unseen:.0%} of {self.filename}'s background was never seen without the person "
+                  "(they never left that spot); it is filled in by inpainting", file=sys.stderr)
+        return result
+
     # --- cache -------------------------------------------------------------------------------
     def _load(self):
         meta_path = os.path.join(self.cache_dir, "meta.json")
@@ -221,14 +306,18 @@ class VideoSkeleton:
                 landmarks = npz["landmarks"].astype(np.float32)
                 frame_indices = npz["frame_index"].astype(np.int64)
                 boxes = npz["crop_box"].astype(np.float32)
+                segments = npz["segment"].astype(np.int64)
+                transforms = npz["transform"].astype(np.float64)
             count = meta["count"]
             if (landmarks.shape != (count, 33, 4) or frame_indices.shape != (count,)
-                    or boxes.shape != (count, 3)):
+                    or boxes.shape != (count, 3) or segments.shape != (count,) or transforms.shape != (count, 2, 3)):
                 raise ValueError("array shapes do not match the count in meta.json")
-            crops = os.path.join(self.cache_dir, "crops")
-            for i in range(count):
-                if os.path.getsize(os.path.join(crops, f"{i:06d}.jpg")) == 0:
-                    raise ValueError(f"crop {i} is empty")
+            for kind, ext in (("crops", "jpg"), ("masks", "png")):
+                for i in range(count):
+                    if os.path.getsize(os.path.join(self.cache_dir, kind, f"{i:06d}.{ext}")) == 0:
+                        raise ValueError(f"{kind} {i} is empty")
+            if not os.path.exists(os.path.join(self.cache_dir, "frame_masks.npz")):
+                raise ValueError("frame_masks.npz is missing")
         except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, EOFError) as err:
             print(f"warning: cache {self.cache_dir} is corrupt ({err}); rebuilding", file=sys.stderr)
             return False
@@ -237,29 +326,38 @@ class VideoSkeleton:
         self.landmarks = landmarks
         self.frame_indices = frame_indices
         self.crop_boxes = boxes
+        self.segments = segments
+        self.transforms = transforms
         self.crop_size = meta["crop_size"]
         self.person_height = meta["person_height_px"]
+        self._plates = {}
         return True
 
     def _detect_all(self, cap, total):
-        """Pass 1: landmarks (relative to the frame) of every frame_mod-th frame with a person."""
+        """Pass 1: landmarks (relative to the frame) and person mask (PNG-encoded, at most
+        MASK_WIDTH wide) of every frame_mod-th frame with a person, and a few frames spread over
+        the video for the letterbox detection."""
         frame_mod = self.settings["frame_mod"]
-        found, frames_read, frame_shape = [], 0, None
+        found, frames_read, frame_shape, spread = [], 0, None, []
         reset_video_tracking()
         ske = Skeleton()
         bar = tqdm(total=total or None, desc="detecting", unit="frame", disable=not self.verbose,
                    leave=False)
+        every = max(1, (total or 1) // ACTIVE_AREA_SAMPLES)
         for index, frame in read_frames(cap, frame_mod):
             if frame is None:
                 frames_read = index
                 break
             frame_shape = frame.shape
-            if ske.from_image(frame, video=frame_mod <= 2):
-                found.append((index, ske.landmarks.copy()))
+            if index % every == 0 and len(spread) < ACTIVE_AREA_SAMPLES:
+                spread.append(frame)
+            ok, mask = ske.from_image_with_mask(frame, video=frame_mod <= 2)
+            if ok:
+                found.append((index, ske.landmarks.copy(), encode_mask(mask, MASK_WIDTH)))
             bar.update(index + 1 - bar.n)
         bar.close()
         reset_video_tracking()
-        return found, frames_read, frame_shape
+        return found, frames_read, frame_shape, spread
 
     def _build(self):
         start = time.time()
@@ -271,22 +369,27 @@ class VideoSkeleton:
                             "copy the video to a writable folder")
         tmp_dir = os.path.join(parent, f".{os.path.basename(self.cache_dir)}.building-{os.getpid()}")
         try:
-            found, frames_read, shape = self._detect_all(cap, total)
+            found, frames_read, shape, spread = self._detect_all(cap, total)
             considered = len(range(0, frames_read, self.settings["frame_mod"]))
             if not found:
                 raise UserError(f"no person found in any of the {frames_read} frames of {self.filename}")
             h, w = shape[:2]
             px = np.array([w, h], np.float32)
-            heights = [body_height(lm[:, :2] * px) for _, lm in found]
+            heights = [body_height(lm[:, :2] * px) for _, lm, _ in found]
             person_height = float(np.median(heights))
             window = max(1, round(ZOOM_WINDOW_SECONDS * video_fps(cap) / self.settings["frame_mod"]))
-            frame_heights = dict(zip((index for index, _ in found), person_heights(heights, window)))
+            frame_heights = dict(zip((index for index, _, _ in found), person_heights(heights, window)))
             crop_size = self.settings["crop_size"]
-            os.makedirs(os.path.join(tmp_dir, "crops"))
-            # Pass 2: decode again and cut the crops (cheaper than holding every frame in memory).
+            active = plates.active_area(spread)
+            registrar = plates.Registrar(shape)
+            registrar.set_active_area(active)
+            for kind in ("crops", "masks"):
+                os.makedirs(os.path.join(tmp_dir, kind))
+            # Pass 2: decode again, cut the crops and masks, register the background (cheaper than
+            # holding every frame in memory).
             cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            landmarks, boxes, frame_indices, writes = [], [], [], []
-            boxes_by_index = {index: lm for index, lm in found}
+            landmarks, boxes, frame_indices, writes, segments, transforms, frame_masks = [], [], [], [], [], [], []
+            by_index = {index: (lm, mask) for index, lm, mask in found}
             last_wanted = found[-1][0]
             jpeg = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
             with ThreadPoolExecutor(max_workers=2) as encoder:
@@ -295,26 +398,37 @@ class VideoSkeleton:
                                          disable=not self.verbose, leave=False):
                     if frame is None:
                         break
-                    lm = boxes_by_index.get(index)
-                    if lm is None:
+                    if index not in by_index:
                         continue
+                    lm, encoded = by_index[index]
+                    mask = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
                     box = crop_box(lm[:, :2] * px, frame_heights[index])
-                    path = os.path.join(tmp_dir, "crops", f"{len(boxes):06d}.jpg")
-                    writes.append(encoder.submit(cv2.imwrite, path, cut_square(frame, box, crop_size), jpeg))
+                    name = f"{len(boxes):06d}"
+                    crop_mask = cut_square(mask, box * np.array([mask.shape[1] / w, mask.shape[1] / w, mask.shape[1] / w],
+                                                                np.float32), crop_size)
+                    writes.append(encoder.submit(cv2.imwrite, os.path.join(tmp_dir, "crops", name + ".jpg"),
+                                                 cut_square(frame, box, crop_size), jpeg))
+                    writes.append(encoder.submit(cv2.imwrite, os.path.join(tmp_dir, "masks", name + ".png"), crop_mask))
+                    segment, transform = registrar.add(frame, (mask > 127).astype(np.uint8))
                     landmarks.append(frame_to_crop(lm, shape, box))
                     boxes.append(box)
                     frame_indices.append(index)
+                    segments.append(segment)
+                    transforms.append(transform)
+                    frame_masks.append(mask)
             if not all(w.result() for w in writes) or len(boxes) != len(found):
                 raise UserError(f"could not write the crops of {self.filename} to {tmp_dir}")
             cap.release()
             np.savez(os.path.join(tmp_dir, "skeletons.npz"), landmarks=np.array(landmarks, np.float32),
-                     frame_index=np.array(frame_indices, np.int64), crop_box=np.array(boxes, np.float32))
+                     frame_index=np.array(frame_indices, np.int64), crop_box=np.array(boxes, np.float32),
+                     segment=np.array(segments, np.int64), transform=np.array(transforms, np.float64))
+            np.savez_compressed(os.path.join(tmp_dir, "frame_masks.npz"), masks=np.array(frame_masks, np.uint8))
             meta = dict(self.settings, count=len(boxes), frames_read=frames_read,
                         frames_considered=considered, frames_skipped=considered - len(boxes),
                         frame_width=w, frame_height=h, person_height_px=person_height,
-                        median_crop_side_px=CROP_SCALE * person_height, video=os.path.basename(self.filename))
-            with open(os.path.join(tmp_dir, "meta.json"), "w") as f:
-                json.dump(meta, f, indent=2, sort_keys=True)
+                        median_crop_side_px=CROP_SCALE * person_height, video=os.path.basename(self.filename),
+                        active_area=list(active), segments=int(segments[-1]) + 1)
+            atomic_write_json(os.path.join(tmp_dir, "meta.json"), meta)
             self._swap_in(tmp_dir)
         finally:
             cap.release()
@@ -322,8 +436,8 @@ class VideoSkeleton:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
         if self.verbose:
             print(f"{self.filename}: {frames_read} frames read, {len(boxes)} skeletons found, "
-                  f"{considered - len(boxes)} frames skipped (no person), "
-                  f"{time.time() - start:.1f} s -> {self.cache_dir}/")
+                  f"{considered - len(boxes)} frames skipped (no person), {segments[-1] + 1} background "
+                  f"segment(s), {time.time() - start:.1f} s -> {self.cache_dir}/")
 
     def _swap_in(self, tmp_dir):
         """Replace the cache folder by the finished temporary one with renames only."""

@@ -66,6 +66,12 @@ def atomic_torch_save(obj, path):
     atomic_write_bytes(path, buf.getvalue())
 
 
+def model_path(target, gen_name):
+    """Where the checkpoint of generator `gen_name` trained on video `target` lives."""
+    stem = os.path.splitext(os.path.basename(target))[0]
+    return os.path.join("models", f"{stem}_{gen_name}.pt")
+
+
 def open_video(path):
     """Open a video for reading, or raise UserError saying why it cannot be read."""
     if not os.path.isfile(path):

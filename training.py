@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from common import (UserError, atomic_torch_save, atomic_write_bytes, bgr_to_tensor, device_name, select_device,
-                    tensor_to_bgr)
+from common import (UserError, atomic_torch_save, atomic_write_bytes, bgr_to_tensor, device_name, model_path,
+                    select_device, tensor_to_bgr)
+from plates import composite
 from Skeleton import normalize_reduced
 
 CHECKPOINT_FORMAT = 1
@@ -32,43 +33,56 @@ CHECKPOINT_FORMAT = 1
 # --- data ----------------------------------------------------------------------------------------
 class TargetData:
     """The target's crops, skeleton drawings and normalised skeleton vectors at one size, as
-    tensors on the training device (uint8 images: 1,500 frames at 128 px take 150 MB)."""
+    tensors on the training device (uint8 images: 1,500 frames at 128 px take 150 MB); with
+    `plates`, also the plate behind each crop and the crop's person mask."""
 
-    def __init__(self, video_ske, indices, size, device):
+    def __init__(self, video_ske, indices, size, device, plates=None):
         self.indices = np.asarray(indices)
-        images, drawings, vectors = [], [], []
+        images, drawings, vectors, backgrounds, masks = [], [], [], [], []
+        shrink = lambda im: cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
         for i in tqdm(self.indices, desc="loading frames", unit="frame", leave=False):
-            crop = cv2.resize(video_ske.read_image(i), (size, size), interpolation=cv2.INTER_AREA)
-            images.append(crop[:, :, ::-1].transpose(2, 0, 1))
+            images.append(shrink(video_ske.read_image(i))[:, :, ::-1].transpose(2, 0, 1))
             drawings.append(video_ske.ske[i].drawn(size)[:, :, ::-1].transpose(2, 0, 1))
             vectors.append(video_ske.ske[i].reduced())
-        self.images = torch.from_numpy(np.ascontiguousarray(np.stack(images))).to(device)
-        self.drawings = torch.from_numpy(np.ascontiguousarray(np.stack(drawings))).to(device)
+            if plates is not None:
+                backgrounds.append(plates.crop(i, video_ske.crop_boxes[i], size)[:, :, ::-1].transpose(2, 0, 1))
+                masks.append((shrink(video_ske.read_mask(i)) * 255 + 0.5).astype(np.uint8)[None])
+        as_tensor = lambda arrays: torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).to(device)  # noqa: E731
+        self.images, self.drawings = as_tensor(images), as_tensor(drawings)
         self.vectors = torch.from_numpy(normalize_reduced(np.stack(vectors))).to(device)
+        self.backgrounds = as_tensor(backgrounds) if plates is not None else None
+        self.masks = as_tensor(masks) if plates is not None else None
 
     def __len__(self):
         return len(self.indices)
 
     def batch(self, positions, augment=False, shift=0.04, scale=0.05):
-        """A training batch: drawing, vector and image as float tensors (images in [-1, 1]).
+        """A training batch: drawing, vector and image (and background, mask) as float tensors
+        (images in [-1, 1], masks in [0, 1]).
 
-        Augmentation applies one random shift and scale to a sample's drawing and image alike, so
-        pose and picture stay consistent; the normalised vector is invariant to both.
+        Augmentation applies one random shift and scale to a sample's pictures alike, so pose,
+        picture and background stay consistent; the normalised vector is invariant to both.
         """
         pos = torch.as_tensor(positions, device=self.images.device)
-        image = self.images[pos].float() / 127.5 - 1
-        drawing = self.drawings[pos].float() / 127.5 - 1
+        pictures = {"image": self.images[pos].float() / 127.5 - 1, "drawing": self.drawings[pos].float() / 127.5 - 1}
+        if self.backgrounds is not None:
+            pictures["background"] = self.backgrounds[pos].float() / 127.5 - 1
+            pictures["mask"] = self.masks[pos].float() / 255
         if augment:
             n = len(pos)
-            s = 1 + (torch.rand(n, device=image.device) * 2 - 1) * scale
-            t = (torch.rand(n, 2, device=image.device) * 2 - 1) * shift * 2
-            theta = torch.zeros(n, 2, 3, device=image.device)
+            device = pictures["image"].device
+            s = 1 + (torch.rand(n, device=device) * 2 - 1) * scale
+            t = (torch.rand(n, 2, device=device) * 2 - 1) * shift * 2
+            theta = torch.zeros(n, 2, 3, device=device)
             theta[:, 0, 0] = theta[:, 1, 1] = 1 / s
             theta[:, :, 2] = t
-            grid = F.affine_grid(theta, list(image.shape), align_corners=False)
-            image = F.grid_sample(image, grid, padding_mode="border", align_corners=False)
-            drawing = F.grid_sample(drawing + 1, grid, padding_mode="zeros", align_corners=False) - 1
-        return {"drawing": drawing, "vector": self.vectors[pos], "image": image}
+            grid = F.affine_grid(theta, list(pictures["image"].shape), align_corners=False)
+            for key, picture in pictures.items():
+                if key == "drawing":  # black outside, like the drawing itself
+                    pictures[key] = F.grid_sample(picture + 1, grid, padding_mode="zeros", align_corners=False) - 1
+                else:
+                    pictures[key] = F.grid_sample(picture, grid, padding_mode="border", align_corners=False)
+        return dict(pictures, vector=self.vectors[pos])
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
@@ -149,6 +163,11 @@ def add_training_arguments(parser, default_size, default_epochs):
     parser.add_argument("--out", default=None, help="checkpoint path (default models/TARGET_GENERATOR.pt)")
     parser.add_argument("--sample-every", type=int, default=2, help="write a sample grid every N epochs (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--no-plates", action="store_true",
+                        help="paint the whole crop, background included, instead of the person over the target's "
+                             "background plate (the default when the video has one)")
+    parser.add_argument("--lambda-mask", type=float, default=10.0,
+                        help="weight of the person-mask loss against MediaPipe's segmentation (default 10)")
     return parser
 
 
@@ -332,8 +351,10 @@ class NetworkGenerator:
     Subclasses set `name`, `default_size`, `default_epochs`, and implement `build(config)`
     (networks, moved with `.to(self.device, memory_format=self.memory_format)`, and optimizers),
     `networks()` (name -> module or optimizer, for checkpoints),
-    `forward(batch)` (inference on a batch), `optimise(batch)` (one training step; returns the
-    losses), `input_of(ske)` (the network's one input for a skeleton) and `inference_network()`.
+    `network_input(batch)` (the network's one input tensor from a batch), `forward(batch)`
+    (inference on a batch: the raw network output), `optimise(batch)` (one training step; returns
+    the losses) and `inference_network()`. With `config["plates"]` the networks output a person
+    and a soft mask (4 channels) that `composited` puts over the plate crop.
     """
 
     name = None
@@ -341,8 +362,6 @@ class NetworkGenerator:
     default_epochs = 20
 
     def __init__(self, video_ske, load_from_file=True, config=None, path=None, device=None, world_size=1):
-        from DanceDemo import model_path
-
         self.video_ske = video_ske
         self.device = device or select_device()
         self.path = path or model_path(video_ske.filename, self.name)
@@ -353,6 +372,9 @@ class NetworkGenerator:
         if self.config is None:
             raise ValueError("a new generator needs a config")
         self.size = self.config["size"]
+        # checkpoints from before plates have no "plates" key: they paint the whole crop, as trained
+        self.uses_plates = bool(self.config.get("plates"))
+        self.scene_background = None
         self.world_size = world_size
         # oneDNN's CPU convolutions run ~30% faster on channels-last tensors (bench_train.py);
         # build() puts its networks in this layout, train_step() its batches
@@ -380,23 +402,68 @@ class NetworkGenerator:
                                "frame_count": self.video_ske.ske_count(), "loss_log": self.loss_log,
                                "held_out_indices": list(map(int, self.held_out_indices)), "state": state})
 
+    def sample_of(self, ske, background=None):
+        """A batch of one for pose `ske` (and the plate crop behind it), as TargetData makes them."""
+        sample = {"drawing": drawing_tensor(ske, self.size)[None], "vector": vector_tensor(ske)[None]}
+        if self.uses_plates:
+            sample["background"] = bgr_to_tensor(background)[None]
+        return {k: v.to(self.device) for k, v in sample.items()}
+
+    def background_for(self, background):
+        """`background` at the output size; without one, the plate behind the target's first frame
+        of its main scene (a generator trained with plates always paints over one)."""
+        if not self.uses_plates:
+            return None
+        if background is None:
+            if self.scene_background is None:
+                plates = self.video_ske.plates()
+                if plates is None:
+                    raise UserError(f"{self.path} was trained with background plates, but {self.video_ske.filename} "
+                                    "has none now; retrain it with --fresh")
+                first = int(np.flatnonzero(plates.frame_segment == plates.main_segment())[0])
+                self.scene_background = plates.crop(first, self.video_ske.crop_boxes[first], self.size)
+            background = self.scene_background
+        if background.shape[0] != self.size:
+            interp = cv2.INTER_AREA if background.shape[0] > self.size else cv2.INTER_LINEAR
+            background = cv2.resize(background, (self.size, self.size), interpolation=interp)
+        return background
+
     @torch.no_grad()
-    def generate(self, ske):
-        """The target in pose `ske` (crop coordinates): uint8 BGR, size x size.
+    def layers(self, ske, background=None):
+        """(person BGR uint8, alpha float32 size x size or None, background used or None) for pose
+        `ske`: a generator trained with plates paints the person and a soft mask over the plate
+        crop `background` (size x size BGR); one trained without paints the whole crop.
 
         On the CPU it runs a frozen TorchScript copy of the inference network, channels-last like
         the network: freezing folds each batch norm into its convolution, and oneDNN's convolutions
         are faster on channels-last tensors; together they make a GAN frame 13.6 -> 8.8 ms on one
         CPU thread (the demo's budget)."""
-        (x,) = self.input_of(ske).values()
-        x = x.to(self.device)[None]
+        background = self.background_for(background)
+        x = self.network_input(self.sample_of(ske, background))
         if x.dim() == 4:
             x = x.contiguous(memory_format=self.memory_format)
         if self.frozen is None:
             network = self.inference_network().eval()
             # the gain is a CPU one; on CUDA or MPS the network runs as it is
             self.frozen = torch.jit.freeze(torch.jit.trace(network, x)) if x.device.type == "cpu" else network
-        return tensor_to_bgr(self.frozen(x)[0].float())
+        out = self.frozen(x)[0].float()
+        if not self.uses_plates:
+            return tensor_to_bgr(out), None, None
+        alpha = ((out[3].clamp(-1, 1) + 1) / 2).cpu().numpy()
+        return tensor_to_bgr(out[:3]), alpha, background
+
+    def generate(self, ske, background=None):
+        """The target in pose `ske` (crop coordinates): uint8 BGR, size x size, over `background`
+        (the plate crop behind the pose) when the model was trained with plates."""
+        person, alpha, background = self.layers(ske, background)
+        return person if alpha is None else composite(person, alpha, background)
+
+    def composited(self, out, batch):
+        """A batch of network outputs as images: with plates, person * alpha + background."""
+        if not self.uses_plates:
+            return out
+        alpha = (out[:, 3:4] + 1) / 2
+        return out[:, :3] * alpha + batch["background"] * (1 - alpha)
 
     def train_step(self, batch):
         """One optimisation step on `batch`; returns {loss name: value}."""
@@ -405,13 +472,20 @@ class NetworkGenerator:
                               for k, v in batch.items()})
 
     def render(self, batch):
-        return self.forward(batch)
+        return self.composited(self.forward(batch), batch)
 
     def set_lr_factor(self, factor):
         for obj in self.networks().values():
             if isinstance(obj, torch.optim.Optimizer):
                 for group in obj.param_groups:
                     group["lr"] = self.config["lr"] * factor
+
+
+def mask_loss(out, batch):
+    """L1 of the painted person's soft mask to MediaPipe's segmentation (0 without plates)."""
+    if "mask" not in batch or out.shape[1] < 4:
+        return out.new_zeros(())
+    return F.l1_loss((out[:, 3:4].float() + 1) / 2, batch["mask"])
 
 
 def drawing_tensor(ske, size):
@@ -452,7 +526,6 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
 
     `make_generator(video_ske, load_from_file=..., config=..., path=..., device=..., world_size=...)`
     builds the generator called `name`."""
-    from DanceDemo import model_path
     from VideoSkeleton import VideoSkeleton, held_out_split
 
     rank, world_size, device = setup_distributed()
@@ -475,8 +548,14 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
         config = dict(saved, batch_size=args.batch_size)
     else:
         config.update(size=args.size or default_size, held_out=args.held_out, batch_size=args.batch_size,
-                      lr=args.lr, default_epochs=default_epochs)
+                      lr=args.lr, default_epochs=default_epochs, lambda_mask=args.lambda_mask)
     train, held = held_out_split(video_ske.ske_count(), config["held_out"])
+    if not checkpoint:
+        # plates come from the training frames only; rank 0 builds them, the others read them
+        if rank == 0 and not args.no_plates:
+            video_ske.plates(len(train))
+        barrier(world_size)
+        config["plates"] = not args.no_plates and video_ske.plates(len(train)) is not None
     if len(train) < config["batch_size"] * world_size:
         raise UserError(f"only {len(train)} training frames: fewer than one batch per process")
     if config["size"] < 16 or config["size"] & (config["size"] - 1):
@@ -484,7 +563,8 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     gen = make_generator(video_ske, load_from_file=checkpoint is not None, config=config, path=path,
                          device=device, world_size=world_size)
     gen.held_out_indices = held
-    data = TargetData(video_ske, train, config["size"], device)
+    plates = video_ske.plates(len(train)) if gen.uses_plates else None
+    data = TargetData(video_ske, train, config["size"], device, plates=plates)
     log = print if rank == 0 else (lambda *a: None)
     done, stopped = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
                         sample_every=args.sample_every, rank=rank, world_size=world_size, seed=args.seed,

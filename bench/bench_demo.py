@@ -18,7 +18,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common import device_name, select_device  # noqa: E402
-from DanceDemo import GEN_NAMES, load_generator, make_video, transfer  # noqa: E402
+from DanceDemo import GEN_NAMES, load_generator, make_scene, make_video, transfer  # noqa: E402
 from GenNearest import GenNearest  # noqa: E402
 from Skeleton import Skeleton, reset_video_tracking  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
@@ -38,11 +38,12 @@ def mediapipe_alone_fps(source):
     return n / (time.perf_counter() - start)
 
 
-def demo_fps(source, target_vs, generator):
-    """DanceDemo's own loop without a window: detect, retarget, generate, compose, write."""
+def demo_fps(source, target_vs, generator, scene):
+    """DanceDemo's own loop without a window: detect, retarget, generate, composite into the
+    target's scene (when it has one), compose, write."""
     out = os.path.join(tempfile.mkdtemp(), "bench.mp4")
     start = time.perf_counter()
-    frames, _ = make_video(source, target_vs, generator, out, 25, "bench", progress=False)
+    frames, _ = make_video(source, target_vs, generator, out, 25, "bench", progress=False, scene=scene)
     seconds = time.perf_counter() - start
     os.remove(out)
     return frames / seconds
@@ -68,7 +69,7 @@ def jerkiness(source, target_vs):
     for temporal in (False, True):
         gen = GenNearest(target_vs, temporal=temporal)
         picks, images = [], []
-        for _, _, target_ske, image in transfer(source, target_vs, gen):
+        for _, _, target_ske, image, _ in transfer(source, target_vs, gen):
             if image is not None:
                 picks.append(gen.frame_numbers[gen.last_pick])
                 images.append(image.astype(np.float32))
@@ -89,14 +90,17 @@ def main():
     print(f"machine: {device_name(select_device())}; source {args.source}, target {args.target}")
     mp_fps = mediapipe_alone_fps(args.source)
     print(f"MediaPipe alone:            {mp_fps:6.1f} fps")
+    scene = make_scene(target_vs)
     for gen_type in [int(g) for g in args.gen.split(",")]:
         try:
             gen = load_generator(gen_type, target_vs)
         except Exception as err:  # a missing model is reported, not fatal
             print(f"demo {GEN_NAMES[gen_type]:<14}: skipped ({err})")
             continue
-        fps = demo_fps(args.source, target_vs, gen)
-        print(f"demo with {GEN_NAMES[gen_type]:<14}: {fps:6.1f} fps = {fps / mp_fps:.2f} x MediaPipe alone")
+        for label, with_scene in (("crop", None), ("scene", scene)) if scene else (("crop", None),):
+            fps = demo_fps(args.source, target_vs, gen, with_scene)
+            print(f"demo with {GEN_NAMES[gen_type]:<14} ({label:<5}): {fps:6.1f} fps = {fps / mp_fps:.2f} x "
+                  "MediaPipe alone")
     ms, count = nearest_query_ms(target_vs)
     print(f"GenNearest.generate: {ms:.3f} ms per query on {count} cached frames (target < 0.5 ms)")
     for mode, (change, jumps) in jerkiness(args.source, target_vs).items():

@@ -174,3 +174,43 @@ def test_nearest_self_check_cli(taichi_clip, tmp_path):
     assert "12 held-out frames" in proc.stdout
     sheet = cv2.imread(str(out))
     assert sheet.shape[1] == 512  # real | retrieved, 256 px each
+
+
+def test_the_demo_puts_the_target_in_its_scene_and_follows_the_source(karate_clip, taichi_clip):
+    """Everybody Dance Now's global normalisation: a source who steps left makes the target step
+    left in the target's scene, and the target's feet stay on the target's floor."""
+    from conftest import standing_skeleton
+    from DanceDemo import Retargeter, make_scene
+    from GenNearest import GenNearest
+    from Skeleton import Skeleton
+    from VideoSkeleton import VideoSkeleton
+
+    target_vs = VideoSkeleton(taichi_clip, verbose=False)
+    scene = make_scene(target_vs)
+    x0, y0, x1, y1 = target_vs.meta["active_area"]  # the picture inside the video's letterbox
+    assert scene is not None and abs(scene.plate.shape[0] - (y1 - y0)) <= 4 and abs(scene.plate.shape[1] - (x1 - x0)) <= 8
+    retarget = Retargeter(target_vs)
+    frame_shape = (360, 640)
+
+    def source_at(dx):  # a standing person in a 640 x 360 frame, dx of the frame width to the side
+        lm = standing_skeleton().landmarks.copy()
+        lm[:, 0] = 0.5 + (lm[:, 0] - 0.5) * 360 / 640 * 0.8 + dx
+        lm[:, 1] = 0.1 + lm[:, 1] * 0.8
+        return Skeleton(lm)
+
+    boxes = {}
+    for dx in (0.0, -0.15, 0.15, 0.0, -0.15):
+        source = source_at(dx)
+        boxes[dx] = scene.place(source, frame_shape, retarget(source, frame_shape))
+    assert boxes[-0.15][0] < boxes[0.0][0] - 20 < boxes[0.15][0] - 40  # left is left, right is right
+    target = retarget(source_at(0.0), frame_shape)
+    feet = boxes[0.0][1] + max(target.landmarks[27, 1], target.landmarks[28, 1]) * boxes[0.0][2]
+    assert scene.feet_range[0] - 5 <= feet <= scene.feet_range[1] + 5
+    crop, full = scene.render(GenNearest(target_vs, temporal=True), source_at(0.0), frame_shape, target)
+    assert crop.shape == (256, 256, 3) and full.shape == scene.plate.shape
+    changed = np.abs(full.astype(int) - scene.plate).sum(axis=2) > 30
+    ys, xs = np.nonzero(changed)
+    assert changed.mean() > 0.02  # the person is in the scene...
+    x0, y0, side = boxes[0.0]
+    assert x0 - 2 <= xs.min() and xs.max() <= x0 + side + 2  # ...inside their box, nowhere else
+    assert y0 - 2 <= ys.min() and ys.max() <= y0 + side + 2

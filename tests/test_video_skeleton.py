@@ -66,6 +66,9 @@ def test_the_crop_follows_a_zoom(tmp_path):
     assert sides[-10:].mean() / sides[:10].mean() == pytest.approx(1.5, abs=0.1)
     heights = [body_height(lm[:, :2]) for lm in vs.landmarks]  # in crop units
     assert np.mean(heights[-10:]) / np.mean(heights[:10]) == pytest.approx(1.0, abs=0.1)
+    # the background registration sees the same zoom: one shot, zoomed frames map 1/1.5 down
+    assert vs.meta["segments"] == 1
+    assert vs.transforms[-1][0, 0] / vs.transforms[0][0, 0] == pytest.approx(1 / 1.5, abs=0.03)
 
 
 def test_crop_box_does_not_move_when_an_arm_goes_up():
@@ -105,6 +108,19 @@ def test_cache_is_reused_and_rebuilt_on_other_settings(karate_clip, capsys):
     assert VideoSkeleton(karate_clip, frame_mod=2, verbose=False).reused
 
 
+def test_a_cache_of_an_older_format_is_rebuilt_with_a_message(karate_clip, capsys):
+    import json
+
+    vs = VideoSkeleton(karate_clip, verbose=False)
+    meta_path = os.path.join(vs.cache_dir, "meta.json")
+    meta = json.load(open(meta_path))
+    meta["format_version"] = 2  # before masks and plates
+    json.dump(meta, open(meta_path, "w"))
+    rebuilt = VideoSkeleton(karate_clip, verbose=True)
+    assert not rebuilt.reused and "older format" in capsys.readouterr().err
+    assert rebuilt.read_mask(0).shape == (256, 256)
+
+
 def test_corrupt_cache_is_detected_and_rebuilt(karate_clip, capsys):
     vs = VideoSkeleton(karate_clip, verbose=False)
     with open(os.path.join(vs.cache_dir, "skeletons.npz"), "wb") as f:
@@ -118,15 +134,15 @@ def test_interrupted_build_leaves_no_cache(karate_clip, tmp_path, monkeypatch):
     video = tmp_path / "interrupted.mp4"
     video.write_bytes(open(karate_clip, "rb").read())
     calls = {"n": 0}
-    real = skeleton_module.Skeleton.from_image
+    real = skeleton_module.Skeleton.from_image_with_mask
 
-    def flaky(self, image, video=False):
+    def flaky(self, image, video=False, segmentation=True):
         calls["n"] += 1
         if calls["n"] > 5:
             raise KeyboardInterrupt
-        return real(self, image, video)
+        return real(self, image, video, segmentation)
 
-    monkeypatch.setattr(skeleton_module.Skeleton, "from_image", flaky)
+    monkeypatch.setattr(skeleton_module.Skeleton, "from_image_with_mask", flaky)
     with pytest.raises(KeyboardInterrupt):
         VideoSkeleton(str(video), verbose=False)
     assert os.listdir(tmp_path) == ["interrupted.mp4"]

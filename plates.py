@@ -1,0 +1,307 @@
+"""The target's background with the person removed ("plates"), and putting a person back on it.
+
+Most target videos come from a tripod or a steady hand, so the background is there to be taken,
+not generated (Liquid Warping GAN inpaints it once; vid2vid and Dance Dance Generation split
+foreground from background). A plate is built per *segment*, a stretch of the video whose
+background can be registered to one reference frame:
+
+- Registration: corners of the background (person and letterbox masked out) tracked from the
+  previous frame by optical flow, fitted with a zoom and a shift by RANSAC, and chained to the
+  segment's first frame. It absorbs camera shake, pans and zooms. A frame that cannot be
+  tracked starts a new segment (a shot change). A background too plain to have corners (a
+  studio wall) is taken as still.
+- Plate: per pixel, the median of up to `PLATE_SAMPLES` frames of the segment, warped to the
+  reference, over the pixels that are not person (nor letterbox). A pan makes the plate wider
+  than a frame. Pixels never seen without the person are filled by inpainting and marked
+  `unseen`.
+- A frame's plate crop: the plate warped into that frame's crop box, so a generator knows what
+  is behind the person it paints.
+
+Everything here works in the video's full-frame pixels; `transform` maps a frame's pixels to its
+segment reference's.
+"""
+import os
+
+import cv2
+import numpy as np
+
+REGISTRATION_WIDTH = 480   # registration runs at this width (corners are plenty, and it is cheap)
+MIN_FEATURES = 20          # fewer background corners than this: the background is too plain to track
+MIN_INLIERS = 12           # a registration with fewer RANSAC inliers has failed
+MIN_INLIER_RATIO = 0.5
+PERSON_DILATION = 0.03     # the person mask grows by this fraction of the frame width (soft edges, shadow)
+PLATE_SAMPLES = 40         # frames per segment that the plate's median is taken over
+MIN_SEGMENT_FRAMES = 10    # segments shorter than this on average: the camera moves too much for plates
+DARK_LEVEL = 40            # letterbox detection: a row or column mostly darker than this is a border
+
+
+class Registrar:
+    """Segments and transforms for a video's frames, fed in time order."""
+
+    def __init__(self, frame_shape):
+        h, w = frame_shape[:2]
+        self.scale = min(1.0, REGISTRATION_WIDTH / w)
+        self.size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        self.segment = -1
+        self.previous = None  # (grey image, background mask, transform to the segment's reference)
+        self.active = np.full((self.size[1], self.size[0]), 255, np.uint8)
+
+    def set_active_area(self, box):
+        """Only (x0, y0, x1, y1), in full-frame pixels, is the picture: a letterbox's titles
+        stay still while the camera moves, and must not vote."""
+        x0, y0, x1, y1 = (np.asarray(box, np.float64) * self.scale).round().astype(int)
+        self.active[:] = 0
+        self.active[y0:y1, x0:x1] = 255
+
+    def background(self, person):
+        mask = self.active.copy()
+        if person is not None:
+            grow = max(3, int(PERSON_DILATION * self.size[0]) * 2 + 1)
+            person = cv2.resize(person, self.size, interpolation=cv2.INTER_NEAREST)
+            mask[cv2.dilate(person, np.ones((grow, grow), np.uint8)) > 0] = 0
+        return mask
+
+    def track(self, previous, previous_mask, current, current_mask):
+        """Zoom + shift (2x3, registration pixels) from `current` to `previous`, or None when the
+        background cannot be followed (a shot change); "still" when it has nothing to follow."""
+        corners = cv2.goodFeaturesToTrack(previous, maxCorners=400, qualityLevel=0.003, minDistance=5,
+                                          mask=previous_mask)
+        if corners is None or len(corners) < MIN_FEATURES:
+            return "still"
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, None, winSize=(21, 21), maxLevel=3)
+        ok = status.ravel() == 1
+        src, dst = moved.reshape(-1, 2)[ok], corners.reshape(-1, 2)[ok]
+        inside = (src[:, 0] >= 0) & (src[:, 1] >= 0) & (src[:, 0] < self.size[0]) & (src[:, 1] < self.size[1])
+        src, dst = src[inside], dst[inside]
+        keep = current_mask[src[:, 1].astype(int), src[:, 0].astype(int)] > 0
+        src, dst = src[keep], dst[keep]
+        if len(src) < MIN_INLIERS:
+            return None
+        matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.5)
+        if matrix is None:
+            return None
+        inliers = inliers.ravel().astype(bool)
+        if inliers.sum() < MIN_INLIERS or inliers.mean() < MIN_INLIER_RATIO:
+            return None
+        return zoom_and_shift(src[inliers], dst[inliers])
+
+    def add(self, frame, person):
+        """(segment id, 2x3 transform from this frame's pixels to its reference's) of the next
+        frame; `person` is a uint8 mask (any size, non-zero = person) or None.
+
+        Each frame is tracked from the previous one (KLT optical flow on background corners) and
+        the steps are chained: consecutive frames differ little, which a plain wall or a wooden
+        floor still allows to follow."""
+        grey = cv2.cvtColor(cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+        mask = self.background(person)
+        transform = None
+        if self.previous is not None:
+            step = self.track(self.previous[0], self.previous[1], grey, mask)
+            if isinstance(step, str):
+                transform = self.previous[2]
+            elif step is not None:
+                transform = compose(self.previous[2], step)
+        if transform is None:  # the first frame, or a shot change
+            self.segment += 1
+            transform = np.eye(2, 3)
+        self.previous = (grey, mask, transform)
+        return self.segment, to_full_resolution(transform, self.scale)
+
+
+def zoom_and_shift(src, dst):
+    """Least-squares zoom and shift taking points `src` to `dst`. A hand-held or panning camera
+    does not roll, and leaving rotation out keeps chained steps from drifting into one."""
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    scale = float(((src - src_mean) * (dst - dst_mean)).sum() / max(((src - src_mean) ** 2).sum(), 1e-9))
+    shift = dst_mean - scale * src_mean
+    return np.array([[scale, 0, shift[0]], [0, scale, shift[1]]])
+
+
+def compose(outer, inner):
+    """The 2x3 affine transform `outer` after `inner`."""
+    return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
+
+
+def invert(transform):
+    return cv2.invertAffineTransform(np.asarray(transform, np.float64))
+
+
+def to_full_resolution(transform, scale):
+    """A transform between registration-sized images -> the same between full frames."""
+    out = np.array(transform, np.float64)
+    out[:, 2] /= scale
+    return out
+
+
+def active_area(frames):
+    """(x0, y0, x1, y1) of the picture inside a letterbox (dark bars, maybe with titles), from
+    a few frames: rows and columns that are mostly dark in their median are the border."""
+    median = np.median(np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]), axis=0)
+    dark = median < DARK_LEVEL
+    rows = np.flatnonzero(dark.mean(axis=1) < 0.5)
+    cols = np.flatnonzero(dark.mean(axis=0) < 0.5)
+    h, w = median.shape
+    if len(rows) == 0 or len(cols) == 0:
+        return (0, 0, w, h)
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def masked_median(samples, valid):
+    """Per-pixel median of uint8 `samples` (N x H x W x 3) over the samples where `valid`
+    (N x H x W) is True; (median image, number of valid samples per pixel)."""
+    values = samples.astype(np.uint16)
+    values[~valid] = 256  # sorts after every real value
+    values.sort(axis=0)
+    count = valid.sum(axis=0)
+    middle = np.maximum(count - 1, 0) // 2
+    median = np.take_along_axis(values, middle[None, :, :, None].repeat(3, axis=3), axis=0)[0]
+    return np.minimum(median, 255).astype(np.uint8), count
+
+
+def fill_unseen(plate, unseen):
+    """Inpaint the pixels never seen without the person (at quarter size: the holes are as
+    large as a person, and the fill is a guess either way)."""
+    if not unseen.any():
+        return plate
+    h, w = unseen.shape
+    small = (max(1, w // 4), max(1, h // 4))
+    hole = cv2.dilate(cv2.resize(unseen.astype(np.uint8) * 255, small, interpolation=cv2.INTER_AREA), np.ones((3, 3)))
+    filled = cv2.inpaint(cv2.resize(plate, small, interpolation=cv2.INTER_AREA), (hole > 0).astype(np.uint8), 5,
+                         cv2.INPAINT_TELEA)
+    out = plate.copy()
+    out[unseen] = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)[unseen]
+    return out
+
+
+def build_plate(frames, persons, transforms, active):
+    """One segment's plate from (frame, person mask, transform to the reference) samples.
+
+    The plate covers everything the samples saw (a pan widens it past the reference frame):
+    returns (plate BGR, unseen mask bool, origin), where `origin` is the reference-frame position
+    of the plate's pixel (0, 0). Only the active area (inside a letterbox) is taken."""
+    h, w = frames[0].shape[:2]
+    x0, y0, x1, y1 = active
+    corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64)
+    seen_corners = np.vstack([corners @ np.asarray(t).T for t in transforms])
+    low = np.maximum(np.floor(seen_corners.min(axis=0)), [-w, -h])
+    high = np.minimum(np.ceil(seen_corners.max(axis=0)), [2 * w, 2 * h])
+    size = (int(high[0] - low[0]), int(high[1] - low[1]))
+    inside = np.zeros((h, w), np.uint8)
+    inside[y0:y1, x0:x1] = 1
+    grow = max(3, int(PERSON_DILATION * w) * 2 + 1)
+    warped, valid = [], []
+    for frame, person, transform in zip(frames, persons, transforms):
+        to_plate = np.array(transform, np.float64)
+        to_plate[:, 2] -= low
+        person = cv2.resize(person, (w, h), interpolation=cv2.INTER_NEAREST)
+        seen = inside * (cv2.dilate(person, np.ones((grow, grow), np.uint8)) == 0)
+        warped.append(cv2.warpAffine(frame, to_plate, size, flags=cv2.INTER_LINEAR))
+        valid.append(cv2.warpAffine(seen, to_plate, size, flags=cv2.INTER_NEAREST) > 0)
+    plate, count = masked_median(np.stack(warped), np.stack(valid))
+    unseen = count == 0
+    return fill_unseen(plate, unseen), unseen, (float(low[0]), float(low[1]))
+
+
+def crop_transform(box, size):
+    """2x3 transform from a `size` px crop's pixels to the frame pixels of crop `box` (x0, y0,
+    side), rounded as VideoSkeleton.cut_square rounds it."""
+    x0, y0, side = np.floor(box[0]), np.floor(box[1]), np.ceil(box[2])
+    s = side / size
+    return np.array([[s, 0, x0 + 0.5 * s - 0.5], [0, s, y0 + 0.5 * s - 0.5]])
+
+
+def plate_crop(plate, transform, box, size):
+    """What the plate shows behind crop `box` of a frame whose pixels map to the plate's by
+    `transform`: a `size` x `size` BGR image. A crop much larger than `size` is warped at its
+    own resolution first and then shrunk by area, as the crops themselves are."""
+    work = int(min(np.ceil(box[2]), 4 * size)) if box[2] > 1.5 * size else size
+    crop_to_plate = compose(transform, crop_transform(box, work))
+    out = cv2.warpAffine(plate, crop_to_plate, (work, work), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_REPLICATE)
+    return out if work == size else cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def composite(person, alpha, background):
+    """person * alpha + background * (1 - alpha); alpha is H x W in [0, 1]."""
+    a = alpha.astype(np.float32)[:, :, None]
+    return (person.astype(np.float32) * a + background.astype(np.float32) * (1 - a) + 0.5).astype(np.uint8)
+
+
+class Plates:
+    """The plates of one video's segments, and which plate (and transform) each cached frame uses.
+
+    A frame whose segment has no training frame (a shot that only the held-out part shows) uses
+    the plate and transform of the nearest training frame: evaluation never sees a plate made
+    from the frames it scores."""
+
+    def __init__(self, built):
+        self.built = built  # segment -> (plate BGR, unseen bool mask, origin in reference pixels)
+        self.frame_segment = self.frame_transform = None
+
+    def save(self, folder):
+        """Write the plates as PNGs and swap the folder into place whole."""
+        import json
+        import shutil
+
+        tmp = f"{folder}.building-{os.getpid()}"
+        os.makedirs(tmp, exist_ok=True)
+        for segment, (plate, unseen, _) in self.built.items():
+            cv2.imwrite(os.path.join(tmp, f"plate_{segment:04d}.png"), plate)
+            cv2.imwrite(os.path.join(tmp, f"unseen_{segment:04d}.png"), unseen.astype(np.uint8) * 255)
+        with open(os.path.join(tmp, "segments.json"), "w") as f:
+            json.dump({str(k): list(origin) for k, (_, _, origin) in self.built.items()}, f)
+        if os.path.exists(folder):
+            shutil.rmtree(folder)
+        os.rename(tmp, folder)
+
+    @classmethod
+    def load(cls, folder):
+        """The plates saved in `folder`, or None when there are none (or they are damaged)."""
+        import json
+
+        try:
+            with open(os.path.join(folder, "segments.json")) as f:
+                origins = json.load(f)
+            built = {}
+            for key, origin in origins.items():
+                segment = int(key)
+                plate = cv2.imread(os.path.join(folder, f"plate_{segment:04d}.png"))
+                unseen = cv2.imread(os.path.join(folder, f"unseen_{segment:04d}.png"), cv2.IMREAD_GRAYSCALE)
+                if plate is None or unseen is None or len(origin) != 2:
+                    return None
+                built[segment] = (plate, unseen > 0, (float(origin[0]), float(origin[1])))
+        except (OSError, ValueError, TypeError):
+            return None
+        return cls(built) if built else None
+
+    def unseen_share(self):
+        return float(np.mean([unseen.mean() for _, unseen, _ in self.built.values()]))
+
+    def for_frames(self, segments, transforms, train_count):
+        """Assign a plate and transform to every cached frame (see the class docstring)."""
+        self.frame_segment = np.array(segments, np.int64)
+        self.frame_transform = np.array(transforms, np.float64)
+        train = np.arange(train_count)
+        for i in range(len(segments)):
+            if int(segments[i]) not in self.built:
+                nearest = train[np.argmin(np.abs(train - i))]
+                self.frame_segment[i] = segments[nearest]
+                self.frame_transform[i] = transforms[nearest]
+        return self
+
+    def frame_to_plate(self, i):
+        """2x3 transform from cached frame `i`'s pixels to its plate's pixels, and the plate."""
+        plate, _, origin = self.built[int(self.frame_segment[i])]
+        transform = self.frame_transform[i].copy()
+        transform[:, 2] -= origin
+        return transform, plate
+
+    def crop(self, i, box, size):
+        """The plate behind crop `box` of cached frame `i`, at `size` px."""
+        transform, plate = self.frame_to_plate(i)
+        return plate_crop(plate, transform, box, size)
+
+    def main_segment(self):
+        """The segment with the most frames: the scene the demo plays in."""
+        counts = np.bincount(self.frame_segment)
+        return int(np.argmax(counts))

@@ -1,0 +1,131 @@
+"""Background plates: registration, the plate itself, the cache's masks and plates, and the
+fallbacks when a video has none."""
+import cv2
+import numpy as np
+import pytest
+
+import plates
+from conftest import write_clip
+
+
+def textured_background(width=900, height=400, seed=0):
+    """A scene with structure at every scale, like a room: blobs, edges and fine grain."""
+    rng = np.random.default_rng(seed)
+    coarse = cv2.resize(rng.uniform(40, 220, (height // 20, width // 20, 3)).astype(np.float32), (width, height),
+                        interpolation=cv2.INTER_CUBIC)
+    fine = rng.normal(0, 12, (height, width, 3)).astype(np.float32)
+    return np.clip(coarse + cv2.GaussianBlur(fine, (3, 3), 0), 0, 255).astype(np.uint8)
+
+
+def panning_frames(count=30, step=6, width=320, height=240):
+    """A camera panning right over a textured scene with a grey 'person' walking along; returns
+    frames, person masks and the true pan of each frame."""
+    scene = textured_background()
+    frames, masks, pans = [], [], []
+    for k in range(count):
+        pan = k * step
+        frame = scene[60:60 + height, pan:pan + width].copy()
+        mask = np.zeros((height, width), np.uint8)
+        x = 120 + 2 * k
+        mask[60:220, x:x + 50] = 255
+        frame[mask > 0] = 128
+        frames.append(frame)
+        masks.append(mask)
+        pans.append(pan)
+    return frames, masks, pans, scene
+
+
+def test_registration_follows_a_pan_and_the_plate_removes_the_person():
+    frames, masks, pans, scene = panning_frames()
+    registrar = plates.Registrar(frames[0].shape)
+    results = [registrar.add(f, m) for f, m in zip(frames, masks)]
+    assert {segment for segment, _ in results} == {0}
+    for (_, transform), pan in zip(results, pans):
+        assert transform[0, 0] == pytest.approx(1.0, abs=0.01)
+        assert transform[0, 2] == pytest.approx(pan, abs=1.0)  # this frame's x + pan = the first frame's x
+        assert abs(transform[1, 2]) < 1.0
+    plate, unseen, origin = plates.build_plate(frames, masks, [t for _, t in results], (0, 0, 320, 240))
+    ox, oy = round(origin[0]), round(origin[1])
+    assert abs(ox) <= 2 and abs(oy) <= 2 and plate.shape[1] >= 320 + pans[-1] - 4  # the pan widens the plate
+    truth = scene[60 + oy:60 + oy + plate.shape[0], ox:ox + plate.shape[1]]
+    plate, unseen = plate[:truth.shape[0], :truth.shape[1]], unseen[:truth.shape[0], :truth.shape[1]]
+    seen = ~unseen
+    error = np.abs(plate.astype(int) - truth)[seen].mean()
+    assert error < 6, error  # the grey person is gone: the plate is the scene
+    assert not unseen[2:-2, 2:100].any()  # the person walked on: what they hid was seen later
+
+
+def test_a_cut_starts_a_new_segment_and_a_plain_wall_stays_still():
+    frames, masks, _, _ = panning_frames(count=6)
+    other = textured_background(seed=5)[:240, :320]
+    registrar = plates.Registrar(frames[0].shape)
+    segments = [registrar.add(f, m)[0] for f, m in zip(frames + [other, other], masks + [None, None])]
+    assert segments == [0] * 6 + [1, 1]
+    wall = np.full((240, 320, 3), 180, np.uint8)
+    registrar = plates.Registrar(wall.shape)
+    assert [registrar.add(wall, None)[0] for _ in range(3)] == [0, 0, 0]
+
+
+def test_masked_median_and_composite():
+    samples = np.array([[[[10] * 3]], [[[200] * 3]], [[[30] * 3]], [[[20] * 3]]], np.uint8)
+    valid = np.array([[[True]], [[False]], [[True]], [[True]]])
+    median, count = plates.masked_median(samples, valid)
+    assert median[0, 0, 0] == 20 and count[0, 0] == 3
+    person = np.full((4, 4, 3), 200, np.uint8)
+    background = np.zeros((4, 4, 3), np.uint8)
+    alpha = np.zeros((4, 4), np.float32)
+    alpha[:2] = 1
+    out = plates.composite(person, alpha, background)
+    assert (out[:2] == 200).all() and (out[2:] == 0).all()
+
+
+def test_the_cache_has_masks_and_plates_that_match_the_real_background(karate_clip):
+    from VideoSkeleton import VideoSkeleton, held_out_split
+
+    vs = VideoSkeleton(karate_clip, verbose=False)
+    train, held = held_out_split(vs.ske_count(), 0.25)
+    made = vs.plates(len(train))
+    assert made is not None and vs.plates(len(train)) is made  # built once
+    for i in (0, held[-1]):
+        crop, mask = vs.read_image(i), vs.read_mask(i) > 0.5
+        x, y = (vs.ske[i].torso_centre() * 256).astype(int)
+        assert mask[y, x] and 0.05 < mask.mean() < 0.6
+        background = made.crop(i, vs.crop_boxes[i], 256)
+        grown = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15))) > 0
+        error = np.abs(background.astype(int) - crop)[~grown].mean()
+        assert error < 12, (i, error)  # the plate shows what is behind the person, held-out frames too
+    again = VideoSkeleton(karate_clip, verbose=False).plates(len(train))  # read back from the cache
+    np.testing.assert_array_equal(again.crop(3, vs.crop_boxes[3], 64), made.crop(3, vs.crop_boxes[3], 64))
+
+
+def test_a_video_of_cuts_has_no_plate_and_still_trains(karate_clip, taichi_clip, tmp_path, capsys):
+    """Shots of two videos cut every 3 frames: no background holds still; a warning says what is
+    done instead, the GAN trains without plates, and the demo shows crops."""
+    from DanceDemo import make_scene
+    from VideoSkeleton import VideoSkeleton
+    from conftest import run_script
+
+    def frames(path, size=(320, 240)):
+        cap = cv2.VideoCapture(path)
+        out = []
+        while len(out) < 24:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            out.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+        return out
+
+    a, b = frames(karate_clip), frames(taichi_clip)
+    cuts = [f for k in range(0, 24, 3) for f in a[k:k + 3] + b[k:k + 3]]
+    video = write_clip(tmp_path / "cuts.mp4", cuts)
+    vs = VideoSkeleton(video, verbose=False)
+    assert vs.plates() is None and "never holds still" in capsys.readouterr().err
+    assert make_scene(vs) is None
+    proc = run_script("GenGAN.py", video, "--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "4",
+                      "--epochs", "1", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "never holds still" in proc.stderr and "Traceback" not in proc.stderr
+    import torch
+
+    saved = torch.load(tmp_path / "models" / "cuts_gan.pt", weights_only=True)
+    assert saved["config"]["plates"] is False
