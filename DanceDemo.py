@@ -5,7 +5,9 @@
 For each source frame: detect the skeleton, retarget it onto the target's body (Everybody
 Dance Now's pose normalisation adapted to our crops: the source's bone directions and relative
 foreshortening, the target's own bone lengths, placed where the target's torso sits in its
-crops), generate the target's image, and write source-with-skeleton | generated target.
+crops), place it in the target's scene (`Scene`: the global normalisation, from where the source
+stands in its frame), generate the target there over the background plate, and write
+source-with-skeleton | the target in its own scene.
 GEN_TYPE: 1 nearest, 2 vanilla-ske, 3 vanilla-image, 4 gan (see GEN_NAMES).
 """
 import argparse
@@ -29,6 +31,7 @@ DEFAULT_SOURCE = "data/demo_source.mp4"
 DEFAULT_TARGET = "data/demo_target.mp4"
 PANEL = 512  # output height of each half of the side-by-side video
 CROP_RENDER_SIZE = 256  # the plate crop handed to a generator (it resizes it to its own size)
+TORSO = [L_SHOULDER, R_SHOULDER, L_HIP, R_HIP]
 
 # The retargeting tree. HIP_MID and SHOULDER_MID are virtual joints (midpoints); each bone is
 # (parent, child) and is rebuilt in this order, parents first.
@@ -113,25 +116,27 @@ class Scene:
         segment = plates.main_segment()
         members = np.flatnonzero(plates.frame_segment == segment)
         self.plate = plates.built[segment][0]
-        feet, centres, heights = [], [], []
+        feet, centres, heights, sides = [], [], [], []
         for i in members:
             to_plate, _ = plates.frame_to_plate(i)
             x0, y0, side = target_vs.crop_boxes[i]
             xy = target_vs.landmarks[i, :, :2] * side + (x0, y0)
             xy = xy @ to_plate[:, :2].T + to_plate[:, 2]
             feet.append(max(xy[L_ANKLE, 1], xy[R_ANKLE, 1]))
-            centres.append(Skeleton(np.c_[xy, np.zeros((33, 2))]).torso_centre()[0])
+            centres.append(xy[TORSO, 0].mean())
             heights.append(body_height(xy))
-        feet, heights = np.array(feet), np.array(heights)
+            sides.append(side * to_plate[0, 0])
+        feet, sides = np.array(feet), np.array(sides)
         self.feet_range = np.percentile(feet, [5, 95])
         self.centre_range = np.percentile(centres, [5, 95])
         self.centre = float(np.median(centres))
-        # body height against foot level: perspective makes nearer (lower) people taller
-        if self.feet_range[1] - self.feet_range[0] > 0.05 * np.median(heights):
-            self.height_slope, self.height_at_zero = np.polyfit(feet, heights, 1)
+        # the crop side (VideoSkeleton's pose-proof measure of the person's size) against foot
+        # level: perspective makes nearer, lower people larger
+        if self.feet_range[1] - self.feet_range[0] > 0.05 * np.median(sides):
+            self.side_slope, self.side_at_zero = np.polyfit(feet, sides, 1)
         else:
-            self.height_slope, self.height_at_zero = 0.0, float(np.median(heights))
-        self.crop_side_per_height = target_vs.crop_boxes[members, 2].mean() / np.median(heights) if len(members) else 1.7
+            self.side_slope, self.side_at_zero = 0.0, float(np.median(sides))
+        self.crop_side_per_height = float(np.median(sides) / np.median(heights))
         self.source_history = []
 
     def reset(self):
@@ -142,8 +147,7 @@ class Scene:
         stands, following where the source stands in its own frame."""
         h, w = frame_shape[:2]
         xy = source_ske.landmarks[:, :2] * np.array([w, h], np.float32)
-        self.source_history.append((max(xy[L_ANKLE, 1], xy[R_ANKLE, 1]), Skeleton(source_ske.landmarks).torso_centre()[0] * w,
-                                    body_height(xy)))
+        self.source_history.append((max(xy[L_ANKLE, 1], xy[R_ANKLE, 1]), xy[TORSO, 0].mean(), body_height(xy)))
         history = np.array(self.source_history)
         source_feet = np.percentile(history[:, 0], [5, 95])
         source_height = float(np.median(history[:, 2]))
@@ -151,13 +155,13 @@ class Scene:
         if source_feet[1] - source_feet[0] > 0.05 * source_height:
             depth = float(np.clip((history[-1, 0] - source_feet[0]) / (source_feet[1] - source_feet[0]), 0, 1))
         feet_y = self.feet_range[0] + depth * (self.feet_range[1] - self.feet_range[0])
-        height = self.height_slope * feet_y + self.height_at_zero
+        side = self.side_slope * feet_y + self.side_at_zero
+        height = side / self.crop_side_per_height
         sideways = (history[-1, 1] - np.median(history[:, 1])) / max(source_height, 1e-6)
         centre_x = self.centre + sideways * height
         margin = 0.5 * height
         centre_x = float(np.clip(centre_x, min(self.centre_range[0], margin),
                                  max(self.centre_range[1], self.plate.shape[1] - margin)))
-        side = self.crop_side_per_height * height
         crop_centre_x = target_ske.torso_centre()[0]
         crop_feet = max(target_ske.landmarks[L_ANKLE, 1], target_ske.landmarks[R_ANKLE, 1])
         return np.array([centre_x - crop_centre_x * side, feet_y - crop_feet * side, side], np.float32)

@@ -54,10 +54,7 @@ class GenVanillaNN(NetworkGenerator):
 
     def network_input(self, batch):
         if self.variant == "ske":
-            vector = batch["vector"]
-            if self.net.training:  # the vector is shift/scale invariant: jitter it a little instead
-                vector = vector + 0.01 * torch.randn_like(vector)
-            return vector
+            return batch["vector"]
         if self.uses_plates:
             return torch.cat([batch["drawing"], batch["background"]], 1)
         return batch["drawing"]
@@ -71,6 +68,8 @@ class GenVanillaNN(NetworkGenerator):
 
     def optimise(self, batch):
         self.net.train()
+        if self.variant == "ske":  # the vector is shift/scale invariant: jitter it a little instead
+            batch = dict(batch, vector=batch["vector"] + 0.01 * torch.randn_like(batch["vector"]))
         out = self.net(self.network_input(batch))
         image = self.composited(out, batch)
         l1 = F.l1_loss(image, batch["image"])

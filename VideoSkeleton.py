@@ -281,7 +281,9 @@ class VideoSkeleton:
             members = [i for i in sorted(samples) if self.segments[i] == segment]
             built[int(segment)] = plates.build_plate([samples[i] for i in members], [frame_masks[i] for i in members],
                                                      [self.transforms[i] for i in members], self.meta["active_area"])
-        result = plates.Plates(built)
+        spread = list(samples.values())[::max(1, len(samples) // plates.PLATE_SAMPLES)]
+        screen = np.median(np.stack(spread), axis=0).astype(np.uint8)  # the letterbox, where there is one
+        result = plates.Plates(built, screen, self.meta["active_area"])
         result.save(folder)
         unseen = result.unseen_share()
         if unseen > 0.02 and self.verbose:

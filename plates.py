@@ -234,8 +234,18 @@ class Plates:
     the plate and transform of the nearest training frame: evaluation never sees a plate made
     from the frames it scores."""
 
-    def __init__(self, built):
+    def __init__(self, built, screen, active):
         self.built = built  # segment -> (plate BGR, unseen bool mask, origin in reference pixels)
+        # A letterbox (and its titles) stays where it is on the screen while the camera moves: a
+        # crop that reaches into it shows it, so plate crops take it from `screen` (the median
+        # frame) outside the `active` picture area (x0, y0, x1, y1).
+        self.screen = screen
+        self.active = tuple(int(v) for v in active)
+        h, w = screen.shape[:2]
+        self.active_mask = np.zeros((h, w), np.uint8)
+        x0, y0, x1, y1 = self.active
+        self.active_mask[y0:y1, x0:x1] = 255
+        self.letterboxed = self.active != (0, 0, w, h)
         self.frame_segment = self.frame_transform = None
 
     def save(self, folder):
@@ -248,8 +258,10 @@ class Plates:
         for segment, (plate, unseen, _) in self.built.items():
             cv2.imwrite(os.path.join(tmp, f"plate_{segment:04d}.png"), plate)
             cv2.imwrite(os.path.join(tmp, f"unseen_{segment:04d}.png"), unseen.astype(np.uint8) * 255)
+        cv2.imwrite(os.path.join(tmp, "screen.png"), self.screen)
         with open(os.path.join(tmp, "segments.json"), "w") as f:
-            json.dump({str(k): list(origin) for k, (_, _, origin) in self.built.items()}, f)
+            json.dump({"origins": {str(k): list(origin) for k, (_, _, origin) in self.built.items()},
+                       "active": list(self.active)}, f)
         if os.path.exists(folder):
             shutil.rmtree(folder)
         os.rename(tmp, folder)
@@ -261,18 +273,21 @@ class Plates:
 
         try:
             with open(os.path.join(folder, "segments.json")) as f:
-                origins = json.load(f)
+                saved = json.load(f)
+            screen = cv2.imread(os.path.join(folder, "screen.png"))
+            if screen is None:
+                return None
             built = {}
-            for key, origin in origins.items():
+            for key, origin in saved["origins"].items():
                 segment = int(key)
                 plate = cv2.imread(os.path.join(folder, f"plate_{segment:04d}.png"))
                 unseen = cv2.imread(os.path.join(folder, f"unseen_{segment:04d}.png"), cv2.IMREAD_GRAYSCALE)
                 if plate is None or unseen is None or len(origin) != 2:
                     return None
                 built[segment] = (plate, unseen > 0, (float(origin[0]), float(origin[1])))
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, KeyError):
             return None
-        return cls(built) if built else None
+        return cls(built, screen, saved["active"]) if built else None
 
     def unseen_share(self):
         return float(np.mean([unseen.mean() for _, unseen, _ in self.built.values()]))
@@ -297,9 +312,16 @@ class Plates:
         return transform, plate
 
     def crop(self, i, box, size):
-        """The plate behind crop `box` of cached frame `i`, at `size` px."""
+        """The plate behind crop `box` of cached frame `i`, at `size` px (with the letterbox where
+        the crop reaches into it, as the real crop does)."""
+        from VideoSkeleton import cut_square
+
         transform, plate = self.frame_to_plate(i)
-        return plate_crop(plate, transform, box, size)
+        background = plate_crop(plate, transform, box, size)
+        if not self.letterboxed:
+            return background
+        inside = cut_square(self.active_mask, box, size) > 127
+        return np.where(inside[:, :, None], background, cut_square(self.screen, box, size))
 
     def main_segment(self):
         """The segment with the most frames: the scene the demo plays in."""

@@ -129,3 +129,44 @@ def test_a_video_of_cuts_has_no_plate_and_still_trains(karate_clip, taichi_clip,
 
     saved = torch.load(tmp_path / "models" / "cuts_gan.pt", weights_only=True)
     assert saved["config"]["plates"] is False
+
+
+def test_generators_paint_a_person_and_a_mask_over_the_plate(taichi_clip, tmp_path):
+    """With plates (the default) a learnt generator's output is its person composited with its own
+    soft mask over the background it is given; without (--no-plates, or a checkpoint from
+    before plates) it paints the whole crop, and the demo pastes that as it is."""
+    from conftest import run_script, standing_skeleton
+    from DanceDemo import Retargeter, make_scene
+    from GenVanillaNN import GenVanillaNN
+    from plates import composite
+    from VideoSkeleton import VideoSkeleton
+
+    common = ["--variant", "image", "--size", "32", "--ngf", "8", "--batch-size", "4", "--epochs", "1"]
+    for extra, name in (([], "with.pt"), (["--no-plates"], "without.pt")):
+        proc = run_script("GenVanillaNN.py", taichi_clip, *common, *extra, "--out", str(tmp_path / name),
+                          cwd=str(tmp_path))
+        assert proc.returncode == 0, proc.stderr
+    vs = VideoSkeleton(taichi_clip, verbose=False)
+    with_plates = GenVanillaNN(vs, variant="image", path=str(tmp_path / "with.pt"))
+    without = GenVanillaNN(vs, variant="image", path=str(tmp_path / "without.pt"))
+    assert with_plates.uses_plates and not without.uses_plates
+    ske = vs.ske[10]
+    red, blue = np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)  # any size: resized to 32
+    red[:, :, 2], blue[:, :, 0] = 255, 255
+    person, alpha, background = with_plates.layers(ske, red)
+    assert person.shape == (32, 32, 3) and alpha.shape == (32, 32) and 0 <= alpha.min() <= alpha.max() <= 1
+    np.testing.assert_array_equal(with_plates.generate(ske, red), composite(person, alpha, background))
+    person, alpha, background = with_plates.layers(ske, blue)
+    np.testing.assert_array_equal(with_plates.generate(ske, blue), composite(person, alpha, background))
+    assert np.abs(with_plates.generate(ske, red).astype(int) - with_plates.generate(ske, blue)).mean() > 5
+    assert with_plates.generate(ske).shape == (32, 32, 3)  # no background given: the scene's own
+    plain = without.generate(ske)
+    np.testing.assert_array_equal(without.generate(ske, red), plain)  # a whole crop ignores backgrounds
+    scene = make_scene(vs)
+    source = standing_skeleton()
+    target = Retargeter(vs)(source, (256, 256))
+    _, full = scene.render(without, source, (256, 256), target)
+    x0, y0, side = scene.place(source, (256, 256), target).round().astype(int)
+    changed = np.abs(full.astype(int) - scene.plate).sum(axis=2) > 0
+    inner = changed[max(y0, 0) + 2:y0 + side - 2, max(x0, 0) + 2:x0 + side - 2]
+    assert inner.mean() > 0.9  # pasted as an opaque square
