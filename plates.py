@@ -5,9 +5,9 @@ not generated (Liquid Warping GAN inpaints it once; vid2vid and Dance Dance Gene
 foreground from background). A plate is built per *segment*, a stretch of the video whose
 background can be registered to one reference frame:
 
-- Registration: corners of the background (person and letterbox masked out) tracked from the
-  previous frame by optical flow, fitted with a zoom and a shift by RANSAC, and chained to the
-  segment's first frame. It absorbs camera shake, pans and zooms. A frame that cannot be
+- Registration: corners of the background (person and letterbox masked out) of a keyframe,
+  tracked into each frame by optical flow and fitted with a zoom and a shift by RANSAC; a new
+  keyframe is taken when the camera has moved on, chained to the segment's first frame. It absorbs camera shake, pans and zooms. A frame that cannot be
   tracked starts a new segment (a shot change). A background too plain to have corners (a
   studio wall) is taken as still.
 - Plate: per pixel, the median of up to `PLATE_SAMPLES` frames of the segment, warped to the
@@ -29,6 +29,9 @@ REGISTRATION_WIDTH = 480   # registration runs at this width (corners are plenty
 MIN_FEATURES = 20          # fewer background corners than this: the background is too plain to track
 MIN_INLIERS = 12           # a registration with fewer RANSAC inliers has failed
 MIN_INLIER_RATIO = 0.5
+ACTIVE_INSET = 0.02        # inside a letterbox, registration keeps this share of the width off the edge
+STILL_MARGIN = 0.5         # grey levels: a motion must explain the background this much better than none
+KEYFRAME_FADE = 0.5        # fewer of a keyframe's corners than this share still tracked: next keyframe
 PERSON_DILATION = 0.03     # the person mask grows by this fraction of the frame width (soft edges, shadow)
 PLATE_SAMPLES = 40         # frames per segment that the plate's median is taken over
 MIN_SEGMENT_FRAMES = 10    # segments shorter than this on average: the camera moves too much for plates
@@ -43,7 +46,8 @@ class Registrar:
         self.scale = min(1.0, REGISTRATION_WIDTH / w)
         self.size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
         self.segment = -1
-        self.previous = None  # (grey image, background mask, transform to the segment's reference)
+        self.keyframe = None  # (grey image, background corners, background mask, transform to the reference)
+        self.previous = None  # (grey image, background mask, transform) of the previous frame
         self.active = np.full((self.size[1], self.size[0]), 255, np.uint8)
 
     def set_active_area(self, box):
@@ -51,7 +55,12 @@ class Registrar:
         stay still while the camera moves, and must not vote."""
         x0, y0, x1, y1 = (np.asarray(box, np.float64) * self.scale).round().astype(int)
         self.active[:] = 0
-        self.active[y0:y1, x0:x1] = 255
+        if (x0, y0, x1, y1) != (0, 0) + self.size:
+            # the picture's own edge against the bars is a still corner too: keep clear of it
+            inset = max(2, round(ACTIVE_INSET * self.size[0]))
+            self.active[y0 + inset:y1 - inset, x0 + inset:x1 - inset] = 255
+        else:
+            self.active[:] = 255
 
     def background(self, person):
         mask = self.active.copy()
@@ -61,14 +70,18 @@ class Registrar:
             mask[cv2.dilate(person, np.ones((grow, grow), np.uint8)) > 0] = 0
         return mask
 
-    def track(self, previous, previous_mask, current, current_mask):
-        """Zoom + shift (2x3, registration pixels) from `current` to `previous`, or None when the
-        background cannot be followed (a shot change); "still" when it has nothing to follow."""
-        corners = cv2.goodFeaturesToTrack(previous, maxCorners=400, qualityLevel=0.003, minDistance=5,
-                                          mask=previous_mask)
+    def corners(self, grey, mask):
+        return cv2.goodFeaturesToTrack(grey, maxCorners=400, qualityLevel=0.003, minDistance=5, mask=mask)
+
+    def track(self, key, current, current_mask):
+        """(zoom + shift (2x3, registration pixels) from `current` to keyframe `key` (grey,
+        corners, mask), inliers),
+        (None, 0) when the background cannot be followed, or ("still", 0) when the keyframe has
+        too few corners to follow anything."""
+        grey, corners, key_mask = key[0], key[1], key[2]
         if corners is None or len(corners) < MIN_FEATURES:
-            return "still"
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, None, winSize=(21, 21), maxLevel=3)
+            return "still", 0
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(grey, current, corners, None, winSize=(21, 21), maxLevel=3)
         ok = status.ravel() == 1
         src, dst = moved.reshape(-1, 2)[ok], corners.reshape(-1, 2)[ok]
         inside = (src[:, 0] >= 0) & (src[:, 1] >= 0) & (src[:, 0] < self.size[0]) & (src[:, 1] < self.size[1])
@@ -76,34 +89,54 @@ class Registrar:
         keep = current_mask[src[:, 1].astype(int), src[:, 0].astype(int)] > 0
         src, dst = src[keep], dst[keep]
         if len(src) < MIN_INLIERS:
-            return None
+            return None, 0
         matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.5)
         if matrix is None:
-            return None
+            return None, 0
         inliers = inliers.ravel().astype(bool)
         if inliers.sum() < MIN_INLIERS or inliers.mean() < MIN_INLIER_RATIO:
-            return None
-        return zoom_and_shift(src[inliers], dst[inliers])
+            return None, 0
+        step = zoom_and_shift(src[inliers], dst[inliers])
+        # Corners along a single edge (a floor line) or on a moving shadow can fake a motion: keep
+        # it only if it explains the background better than a still camera does.
+        both = (key_mask > 0) & (current_mask > 0)
+        still_error = np.abs(current.astype(np.int16) - grey)[both].mean() if both.any() else 0.0
+        moved = cv2.warpAffine(current, step, self.size, flags=cv2.INTER_LINEAR)
+        moved_error = np.abs(moved.astype(np.int16) - grey)[both].mean() if both.any() else 0.0
+        if still_error <= moved_error + STILL_MARGIN:
+            return "still", int(inliers.sum())
+        return step, int(inliers.sum())
 
     def add(self, frame, person):
         """(segment id, 2x3 transform from this frame's pixels to its reference's) of the next
         frame; `person` is a uint8 mask (any size, non-zero = person) or None.
 
-        Each frame is tracked from the previous one (KLT optical flow on background corners) and
-        the steps are chained: consecutive frames differ little, which a plain wall or a wooden
-        floor still allows to follow."""
+        Background corners of a keyframe, whose transform to the reference is known, are
+        tracked into each frame (KLT optical flow). A still camera thus stays exactly still, with
+        no error adding up frame after frame; when the camera has moved on and the keyframe's
+        corners fade, the frame (tracked from the previous one) becomes the next keyframe."""
         grey = cv2.cvtColor(cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
         mask = self.background(person)
         transform = None
-        if self.previous is not None:
-            step = self.track(self.previous[0], self.previous[1], grey, mask)
+        if self.keyframe is not None:
+            step, inliers = self.track(self.keyframe, grey, mask)
             if isinstance(step, str):
-                transform = self.previous[2]
+                transform = self.keyframe[3]
             elif step is not None:
-                transform = compose(self.previous[2], step)
+                transform = compose(self.keyframe[3], step)
+            if step is None or (not isinstance(step, str) and inliers < KEYFRAME_FADE * len(self.keyframe[1])):
+                if step is None:  # lost from the keyframe: try the previous frame, a smaller step
+                    previous_grey, previous_mask, previous_transform = self.previous
+                    step, _ = self.track((previous_grey, self.corners(previous_grey, previous_mask), previous_mask),
+                                         grey, mask)
+                    transform = (None if step is None else previous_transform if isinstance(step, str)
+                                 else compose(previous_transform, step))
+                if transform is not None:
+                    self.keyframe = (grey, self.corners(grey, mask), mask, transform)
         if transform is None:  # the first frame, or a shot change
             self.segment += 1
             transform = np.eye(2, 3)
+            self.keyframe = (grey, self.corners(grey, mask), mask, transform)
         self.previous = (grey, mask, transform)
         return self.segment, to_full_resolution(transform, self.scale)
 
@@ -143,7 +176,10 @@ def active_area(frames):
     h, w = median.shape
     if len(rows) == 0 or len(cols) == 0:
         return (0, 0, w, h)
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    if (x0, y0, x1, y1) == (0, 0, w, h):
+        return (0, 0, w, h)
+    return (x0 + 2, y0 + 2, x1 - 2, y1 - 2)  # the picture's edge rows are often darkened
 
 
 def masked_median(samples, valid):
