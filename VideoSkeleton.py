@@ -336,30 +336,44 @@ class VideoSkeleton:
         return True
 
     def _detect_all(self, cap, total):
-        """Pass 1: landmarks (relative to the frame) and person mask (PNG-encoded, at most
-        MASK_WIDTH wide) of every frame_mod-th frame with a person, and a few frames spread over
-        the video for the letterbox detection."""
+        """Pass 1: landmarks (relative to the frame), person mask (PNG-encoded, at most
+        MASK_WIDTH wide) and background registration (segment, transform) of every
+        frame_mod-th frame with a person. Registration runs in a worker thread, one frame behind
+        MediaPipe (both release the GIL), on the picture area found in a few frames first."""
         frame_mod = self.settings["frame_mod"]
-        found, frames_read, frame_shape, spread = [], 0, None, []
+        found, frames_read, frame_shape = [], 0, None
+        spread = []
+        for k in range(ACTIVE_AREA_SAMPLES):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(k * max(total, 1) / ACTIVE_AREA_SAMPLES))
+            ok, frame = cap.read()
+            if ok:
+                spread.append(frame)
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        active = plates.active_area(spread)
+        registrar = plates.Registrar(spread[0].shape)
+        registrar.set_active_area(active)
         reset_video_tracking()
         ske = Skeleton()
         bar = tqdm(total=total or None, desc="detecting", unit="frame", disable=not self.verbose,
                    leave=False)
-        every = max(1, (total or 1) // ACTIVE_AREA_SAMPLES)
-        for index, frame in read_frames(cap, frame_mod):
-            if frame is None:
-                frames_read = index
-                break
-            frame_shape = frame.shape
-            if index % every == 0 and len(spread) < ACTIVE_AREA_SAMPLES:
-                spread.append(frame)
-            ok, mask = ske.from_image_with_mask(frame, video=frame_mod <= 2)
-            if ok:
-                found.append((index, ske.landmarks.copy(), encode_mask(mask, MASK_WIDTH)))
-            bar.update(index + 1 - bar.n)
+        with ThreadPoolExecutor(max_workers=1) as registering:
+            for index, frame in read_frames(cap, frame_mod):
+                if frame is None:
+                    frames_read = index
+                    break
+                frame_shape = frame.shape
+                ok, mask = ske.from_image_with_mask(frame, video=frame_mod <= 2)
+                if ok:
+                    if len(found) >= 2:
+                        found[-2][3].result()  # at most two frames wait for registration: memory stays flat
+                    small = encode_mask(mask, MASK_WIDTH)
+                    person = (mask > 0.5).astype(np.uint8)
+                    found.append((index, ske.landmarks.copy(), small, registering.submit(registrar.add, frame, person)))
+                bar.update(index + 1 - bar.n)
+            found = [(index, lm, small, *job.result()) for index, lm, small, job in found]
         bar.close()
         reset_video_tracking()
-        return found, frames_read, frame_shape, spread
+        return found, frames_read, frame_shape, active
 
     def _build(self):
         start = time.time()
@@ -371,27 +385,24 @@ class VideoSkeleton:
                             "copy the video to a writable folder")
         tmp_dir = os.path.join(parent, f".{os.path.basename(self.cache_dir)}.building-{os.getpid()}")
         try:
-            found, frames_read, shape, spread = self._detect_all(cap, total)
+            found, frames_read, shape, active = self._detect_all(cap, total)
             considered = len(range(0, frames_read, self.settings["frame_mod"]))
             if not found:
                 raise UserError(f"no person found in any of the {frames_read} frames of {self.filename}")
             h, w = shape[:2]
             px = np.array([w, h], np.float32)
-            heights = [body_height(lm[:, :2] * px) for _, lm, _ in found]
+            heights = [body_height(lm[:, :2] * px) for _, lm, _, _, _ in found]
             person_height = float(np.median(heights))
             window = max(1, round(ZOOM_WINDOW_SECONDS * video_fps(cap) / self.settings["frame_mod"]))
-            frame_heights = dict(zip((index for index, _, _ in found), person_heights(heights, window)))
+            frame_heights = dict(zip((item[0] for item in found), person_heights(heights, window)))
             crop_size = self.settings["crop_size"]
-            active = plates.active_area(spread)
-            registrar = plates.Registrar(shape)
-            registrar.set_active_area(active)
             for kind in ("crops", "masks"):
                 os.makedirs(os.path.join(tmp_dir, kind))
-            # Pass 2: decode again, cut the crops and masks, register the background (cheaper than
-            # holding every frame in memory).
+            # Pass 2: decode again and cut the crops and masks (cheaper than holding every frame
+            # in memory).
             cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             landmarks, boxes, frame_indices, writes, segments, transforms, frame_masks = [], [], [], [], [], [], []
-            by_index = {index: (lm, mask) for index, lm, mask in found}
+            by_index = {index: rest for index, *rest in found}
             last_wanted = found[-1][0]
             jpeg = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
             with ThreadPoolExecutor(max_workers=2) as encoder:
@@ -402,7 +413,7 @@ class VideoSkeleton:
                         break
                     if index not in by_index:
                         continue
-                    lm, encoded = by_index[index]
+                    lm, encoded, segment, transform = by_index[index]
                     mask = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
                     box = crop_box(lm[:, :2] * px, frame_heights[index])
                     name = f"{len(boxes):06d}"
@@ -411,7 +422,6 @@ class VideoSkeleton:
                     writes.append(encoder.submit(cv2.imwrite, os.path.join(tmp_dir, "crops", name + ".jpg"),
                                                  cut_square(frame, box, crop_size), jpeg))
                     writes.append(encoder.submit(cv2.imwrite, os.path.join(tmp_dir, "masks", name + ".png"), crop_mask))
-                    segment, transform = registrar.add(frame, (mask > 127).astype(np.uint8))
                     landmarks.append(frame_to_crop(lm, shape, box))
                     boxes.append(box)
                     frame_indices.append(index)
