@@ -417,8 +417,7 @@ class VideoSkeleton:
                     mask = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
                     box = crop_box(lm[:, :2] * px, frame_heights[index])
                     name = f"{len(boxes):06d}"
-                    crop_mask = cut_square(mask, box * np.array([mask.shape[1] / w, mask.shape[1] / w, mask.shape[1] / w],
-                                                                np.float32), crop_size)
+                    crop_mask = cut_square(mask, box * (mask.shape[1] / w), crop_size)  # the mask is smaller
                     writes.append(encoder.submit(cv2.imwrite, os.path.join(tmp_dir, "crops", name + ".jpg"),
                                                  cut_square(frame, box, crop_size), jpeg))
                     writes.append(encoder.submit(cv2.imwrite, os.path.join(tmp_dir, "masks", name + ".png"), crop_mask))
