@@ -28,8 +28,9 @@ import numpy as np
 
 from common import UserError, atomic_write_bytes, atomic_write_json, device_name, open_video, run_cli, select_device
 from DanceDemo import GEN_NAMES, load_generator, make_scene, transfer
+from plates import cut_square
 from Skeleton import REDUCED_JOINTS, Skeleton, detect_in_crop
-from VideoSkeleton import VideoSkeleton, body_height, crop_box, cut_square, frame_to_crop, held_out_split
+from VideoSkeleton import VideoSkeleton, body_height, crop_box, frame_to_crop, held_out_split
 
 PCK_THRESHOLD = 0.05
 PERSON_THRESHOLD = 0.5  # segmentation probability above which a pixel is person

@@ -6,10 +6,11 @@
 `masks/000000.png ...` (MediaPipe's person segmentation of each crop, 0-255), `skeletons.npz`
 (landmarks in crop coordinates, source frame index, crop box, background segment and
 registration transform per crop), `frame_masks.npz` (the person masks of the full frames, at
-most `MASK_WIDTH` wide, for building plates) and `meta.json` (settings, format version, crop
-geometry, the picture area inside a letterbox). Background plates (plates.py) are built from
-these on first use, per training split, in `plates_NNNNNN/` (NNNNNN: the number of leading
-frames they are built from, so held-out frames never leak into them).
+most `MASK_WIDTH` wide, PNG-encoded, for building plates) and `meta.json` (settings, format version, crop
+geometry, the picture area inside a letterbox). Background plates (plates.py) are kept per
+training split in `plates_NNNNNN/` (NNNNNN: the number of leading frames they are built from,
+so held-out frames never leak into them): those of all the frames are built while the video is
+read, a held-out split's on first use.
 A cache is reused only when its format version, settings and video size match; it is built in a
 temporary folder and renamed into place, so an interrupted run never leaves a cache that a later
 run would trust.
@@ -38,11 +39,12 @@ import numpy as np
 from tqdm import tqdm
 
 import plates
+from plates import cut_square
 from common import UserError, atomic_write_json, open_video, run_cli, video_fps
 from Skeleton import (L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, NOSE, R_ANKLE, R_HIP, R_KNEE,
                       R_SHOULDER, Skeleton, reset_video_tracking)
 
-FORMAT_VERSION = 3  # 3: person masks, background registration and plates
+FORMAT_VERSION = 4  # 3: person masks, background registration and plates; 4: frame masks as PNG
 DEFAULT_FRAME_MOD = 1
 DEFAULT_CROP_SIZE = 256
 CROP_SCALE = 1.7      # crop side / median body height
@@ -51,6 +53,8 @@ ZOOM_WINDOW_SECONDS = 2.0  # the crop side follows zooms over +-this much time
 JPEG_QUALITY = 95
 MASK_WIDTH = 480      # full-frame person masks are kept at most this wide
 ACTIVE_AREA_SAMPLES = 15  # frames the letterbox detection looks at
+REGISTRATION_BACKLOG = 8  # frames that may wait for the registration thread
+CROP_BACKLOG = 8          # frames that may wait to be cut and written
 
 
 def body_height(xy):
@@ -81,21 +85,6 @@ def crop_box(xy_px, person_height):
     cx, cy = (shoulders + hips) / 2
     cy += CENTRE_SHIFT * person_height
     return np.array([cx - side / 2, cy - side / 2, side], np.float32)
-
-
-def cut_square(frame, box, out_size):
-    """The square `box` of `frame`, replicated at the borders, resized to out_size."""
-    x0, y0, side = box
-    h, w = frame.shape[:2]
-    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
-    iside = int(np.ceil(side))
-    pad_l, pad_t = max(0, -ix0), max(0, -iy0)
-    pad_r, pad_b = max(0, ix0 + iside - w), max(0, iy0 + iside - h)
-    if pad_l or pad_t or pad_r or pad_b:
-        frame = cv2.copyMakeBorder(frame, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
-    patch = frame[iy0 + pad_t: iy0 + pad_t + iside, ix0 + pad_l: ix0 + pad_l + iside]
-    interp = cv2.INTER_AREA if iside > out_size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (out_size, out_size), interpolation=interp)
 
 
 def frame_to_crop(landmarks, frame_shape, box):
@@ -138,13 +127,12 @@ def read_frames(cap, frame_mod=1, limit=None):
         yield index, frame
 
 
-def encode_mask(mask, max_width):
-    """MediaPipe's float person mask -> PNG bytes of a uint8 mask (0-255) at most `max_width` wide."""
+def small_mask(mask, max_width):
+    """MediaPipe's float person mask -> a uint8 mask (0-255) at most `max_width` wide."""
     h, w = mask.shape[:2]
     if w > max_width:
         mask = cv2.resize(mask, (max_width, max(1, round(h * max_width / w))), interpolation=cv2.INTER_AREA)
-    ok, png = cv2.imencode(".png", (np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8))
-    return png
+    return (np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def held_out_split(count, held_out_fraction):
@@ -154,6 +142,24 @@ def held_out_split(count, held_out_fraction):
         raise UserError(f"--held-out must be in [0, 1), got {held_out_fraction}")
     held = int(round(count * held_out_fraction))
     return np.arange(count - held), np.arange(count - held, count)
+
+
+def save_frame_masks(path, pngs):
+    """The full frames' person masks, as their PNG bytes end to end (already compressed, so
+    writing them costs nothing) with the offsets where each starts."""
+    offsets = np.cumsum([0] + [len(png) for png in pngs])
+    np.savez(path, png=np.concatenate([np.asarray(png, np.uint8).ravel() for png in pngs]), offsets=offsets)
+
+
+def load_frame_masks(path):
+    """uint8 masks (0-255) of the full frames saved by `save_frame_masks`."""
+    with np.load(path, allow_pickle=False) as npz:
+        png, offsets = npz["png"], npz["offsets"]
+    return [cv2.imdecode(png[offsets[i]:offsets[i + 1]], cv2.IMREAD_GRAYSCALE) for i in range(len(offsets) - 1)]
+
+
+def plates_folder(train_count):
+    return f"plates_{train_count:06d}"
 
 
 def cache_dir_for(filename):
@@ -250,46 +256,43 @@ class VideoSkeleton:
                   f"({len(np.unique(segments))} shots in {train_count} frames); the generators paint the whole "
                   "crop instead", file=sys.stderr)
             return None
-        folder = os.path.join(self.cache_dir, f"plates_{train_count:06d}")
+        folder = os.path.join(self.cache_dir, plates_folder(train_count))
         loaded = plates.Plates.load(folder)
         if loaded is None:
             loaded = self._build_plates(train_count, folder)
         return loaded.for_frames(self.segments, self.transforms, train_count)
 
     def _build_plates(self, train_count, folder):
-        """Decode the sample frames of every segment (training frames only) and take the median."""
-        wanted = {}
-        for segment in np.unique(self.segments[:train_count]):
-            members = np.flatnonzero(self.segments[:train_count] == segment)
-            picks = members[np.linspace(0, len(members) - 1, min(plates.PLATE_SAMPLES, len(members))).astype(int)]
-            for i in np.unique(picks):
-                wanted[int(self.frame_indices[i])] = int(i)
-        samples = {}
+        """Decode the training frames again and build their plates (the cache build made the
+        plates of all frames while detecting; a held-out split needs its own)."""
+        frame_masks = load_frame_masks(os.path.join(self.cache_dir, "frame_masks.npz"))
+        position = {int(self.frame_indices[i]): i for i in range(train_count)}
+        active = tuple(self.meta["active_area"])
+        builder = plates.PlateBuilder(active, letterboxed=active != (0, 0, self.meta["frame_width"],
+                                                                     self.meta["frame_height"]))
         cap = open_video(self.filename)
         try:
-            for index, frame in read_frames(cap, 1, max(wanted) + 1):
+            for index, frame in read_frames(cap, 1, int(self.frame_indices[train_count - 1]) + 1):
                 if frame is None:
                     break
-                if index in wanted:
-                    samples[wanted[index]] = frame
+                i = position.get(index)
+                if i is not None:
+                    builder.add(frame, frame_masks[i], int(self.segments[i]), self.transforms[i])
         finally:
             cap.release()
-        with np.load(os.path.join(self.cache_dir, "frame_masks.npz"), allow_pickle=False) as npz:
-            frame_masks = npz["masks"]
-        built = {}
-        for segment in np.unique(self.segments[:train_count]):
-            members = [i for i in sorted(samples) if self.segments[i] == segment]
-            built[int(segment)] = plates.build_plate([samples[i] for i in members], [frame_masks[i] for i in members],
-                                                     [self.transforms[i] for i in members], self.meta["active_area"])
-        spread = list(samples.values())[::max(1, len(samples) // plates.PLATE_SAMPLES)]
-        screen = np.median(np.stack(spread), axis=0).astype(np.uint8)  # the letterbox, where there is one
-        result = plates.Plates(built, screen, self.meta["active_area"])
+        result = builder.finish()
+        if result is None:
+            raise UserError(f"{self.filename} has fewer frames than its cache; rebuild it with: "
+                            f"python VideoSkeleton.py {self.filename} --force")
         result.save(folder)
+        self._warn_unseen(result)
+        return result
+
+    def _warn_unseen(self, result):
         unseen = result.unseen_share()
         if unseen > 0.02 and self.verbose:
             print(f"warning: {unseen:.0%} of {self.filename}'s background was never seen without the person "
                   "(they never left that spot); it is filled in by inpainting", file=sys.stderr)
-        return result
 
     # --- cache -------------------------------------------------------------------------------
     def _load(self):
@@ -336,10 +339,11 @@ class VideoSkeleton:
         return True
 
     def _detect_all(self, cap, total):
-        """Pass 1: landmarks (relative to the frame), person mask (PNG-encoded, at most
-        MASK_WIDTH wide) and background registration (segment, transform) of every
-        frame_mod-th frame with a person. Registration runs in a worker thread, one frame behind
-        MediaPipe (both release the GIL), on the picture area found in a few frames first."""
+        """Pass 1: landmarks (relative to the frame), person mask (PNG, at most MASK_WIDTH wide),
+        background registration (segment, transform) of every frame_mod-th frame with a person,
+        and the plates of all of them. Only MediaPipe runs in this thread: the masks, the
+        registration and the plates run in a worker thread a few frames behind (OpenCV and
+        numpy release the GIL), on the picture area found in a few frames first."""
         frame_mod = self.settings["frame_mod"]
         found, frames_read, frame_shape = [], 0, None
         spread = []
@@ -352,6 +356,14 @@ class VideoSkeleton:
         active = plates.active_area(spread)
         registrar = plates.Registrar(spread[0].shape)
         registrar.set_active_area(active)
+        builder = plates.PlateBuilder(active, letterboxed=active != (0, 0) + spread[0].shape[1::-1])
+
+        def register(frame, mask):
+            small = small_mask(mask, MASK_WIDTH)
+            segment, transform = registrar.add(frame, (small > 127).astype(np.uint8))
+            builder.add(frame, small, segment, transform)
+            return cv2.imencode(".png", small)[1], segment, transform
+
         reset_video_tracking()
         ske = Skeleton()
         bar = tqdm(total=total or None, desc="detecting", unit="frame", disable=not self.verbose,
@@ -364,16 +376,14 @@ class VideoSkeleton:
                 frame_shape = frame.shape
                 ok, mask = ske.from_image_with_mask(frame, video=frame_mod <= 2)
                 if ok:
-                    if len(found) >= 2:
-                        found[-2][3].result()  # at most two frames wait for registration: memory stays flat
-                    small = encode_mask(mask, MASK_WIDTH)
-                    person = (mask > 0.5).astype(np.uint8)
-                    found.append((index, ske.landmarks.copy(), small, registering.submit(registrar.add, frame, person)))
+                    if len(found) >= REGISTRATION_BACKLOG:  # memory stays flat
+                        found[-REGISTRATION_BACKLOG][2].result()
+                    found.append((index, ske.landmarks.copy(), registering.submit(register, frame, mask)))
                 bar.update(index + 1 - bar.n)
-            found = [(index, lm, small, *job.result()) for index, lm, small, job in found]
+            found = [(index, lm, *job.result()) for index, lm, job in found]
         bar.close()
         reset_video_tracking()
-        return found, frames_read, frame_shape, active
+        return found, frames_read, frame_shape, active, builder
 
     def _build(self):
         start = time.time()
@@ -384,8 +394,12 @@ class VideoSkeleton:
             raise UserError(f"cannot write the cache next to the video: {parent} is read-only; "
                             "copy the video to a writable folder")
         tmp_dir = os.path.join(parent, f".{os.path.basename(self.cache_dir)}.building-{os.getpid()}")
+        # The build runs its own threads (decoding, registration and plates, cutting); OpenCV's
+        # pool inside each of them would only fight them for the cores.
+        opencv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
         try:
-            found, frames_read, shape, active = self._detect_all(cap, total)
+            found, frames_read, shape, active, builder = self._detect_all(cap, total)
             considered = len(range(0, frames_read, self.settings["frame_mod"]))
             if not found:
                 raise UserError(f"no person found in any of the {frames_read} frames of {self.filename}")
@@ -399,49 +413,57 @@ class VideoSkeleton:
             for kind in ("crops", "masks"):
                 os.makedirs(os.path.join(tmp_dir, kind))
             # Pass 2: decode again and cut the crops and masks (cheaper than holding every frame
-            # in memory).
+            # in memory), in two worker threads while the plates are still being built.
             cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            landmarks, boxes, frame_indices, writes, segments, transforms, frame_masks = [], [], [], [], [], [], []
             by_index = {index: rest for index, *rest in found}
-            last_wanted = found[-1][0]
             jpeg = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-            with ThreadPoolExecutor(max_workers=2) as encoder:
-                for index, frame in tqdm(read_frames(cap, self.settings["frame_mod"], last_wanted + 1),
+
+            def cut_and_write(name, frame, lm, encoded, height):
+                box = crop_box(lm[:, :2] * px, height)
+                mask = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+                crop_mask = cut_square(mask, box * (mask.shape[1] / w), crop_size)  # the mask is smaller
+                if not (cv2.imwrite(os.path.join(tmp_dir, "crops", name + ".jpg"), cut_square(frame, box, crop_size), jpeg)
+                        and cv2.imwrite(os.path.join(tmp_dir, "masks", name + ".png"), crop_mask)):
+                    raise UserError(f"could not write the crops of {self.filename} to {tmp_dir}")
+                return box, frame_to_crop(lm, shape, box)
+
+            jobs = []
+            with ThreadPoolExecutor(max_workers=2) as cutting:
+                for index, frame in tqdm(read_frames(cap, self.settings["frame_mod"], found[-1][0] + 1),
                                          total=len(found), desc="cropping", unit="crop",
                                          disable=not self.verbose, leave=False):
                     if frame is None:
                         break
-                    if index not in by_index:
-                        continue
-                    lm, encoded, segment, transform = by_index[index]
-                    mask = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
-                    box = crop_box(lm[:, :2] * px, frame_heights[index])
-                    name = f"{len(boxes):06d}"
-                    crop_mask = cut_square(mask, box * (mask.shape[1] / w), crop_size)  # the mask is smaller
-                    writes.append(encoder.submit(cv2.imwrite, os.path.join(tmp_dir, "crops", name + ".jpg"),
-                                                 cut_square(frame, box, crop_size), jpeg))
-                    writes.append(encoder.submit(cv2.imwrite, os.path.join(tmp_dir, "masks", name + ".png"), crop_mask))
-                    landmarks.append(frame_to_crop(lm, shape, box))
-                    boxes.append(box)
-                    frame_indices.append(index)
-                    segments.append(segment)
-                    transforms.append(transform)
-                    frame_masks.append(mask)
-            if not all(w.result() for w in writes) or len(boxes) != len(found):
-                raise UserError(f"could not write the crops of {self.filename} to {tmp_dir}")
+                    if index in by_index:
+                        if len(jobs) >= CROP_BACKLOG:  # memory stays flat
+                            jobs[-CROP_BACKLOG].result()
+                        lm, encoded = by_index[index][:2]
+                        jobs.append(cutting.submit(cut_and_write, f"{len(jobs):06d}", frame, lm, encoded,
+                                                   frame_heights[index]))
+                cut = [job.result() for job in jobs]
+            all_plates = builder.finish()
             cap.release()
-            np.savez(os.path.join(tmp_dir, "skeletons.npz"), landmarks=np.array(landmarks, np.float32),
-                     frame_index=np.array(frame_indices, np.int64), crop_box=np.array(boxes, np.float32),
-                     segment=np.array(segments, np.int64), transform=np.array(transforms, np.float64))
-            np.savez_compressed(os.path.join(tmp_dir, "frame_masks.npz"), masks=np.array(frame_masks, np.uint8))
+            if len(cut) != len(found):
+                raise UserError(f"{self.filename} could not be read a second time ({len(cut)} of {len(found)} frames)")
+            boxes = [box for box, _ in cut]
+            segments = [segment for _, _, _, segment, _ in found]
+            np.savez(os.path.join(tmp_dir, "skeletons.npz"), landmarks=np.array([lm for _, lm in cut], np.float32),
+                     frame_index=np.array([item[0] for item in found], np.int64), crop_box=np.array(boxes, np.float32),
+                     segment=np.array(segments, np.int64),
+                     transform=np.array([item[4] for item in found], np.float64))
+            save_frame_masks(os.path.join(tmp_dir, "frame_masks.npz"), [item[2] for item in found])
             meta = dict(self.settings, count=len(boxes), frames_read=frames_read,
                         frames_considered=considered, frames_skipped=considered - len(boxes),
                         frame_width=w, frame_height=h, person_height_px=person_height,
                         median_crop_side_px=CROP_SCALE * person_height, video=os.path.basename(self.filename),
                         active_area=list(active), segments=int(segments[-1]) + 1)
+            if all_plates is not None:
+                all_plates.save(os.path.join(tmp_dir, plates_folder(len(boxes))))
+                self._warn_unseen(all_plates)
             atomic_write_json(os.path.join(tmp_dir, "meta.json"), meta)
             self._swap_in(tmp_dir)
         finally:
+            cv2.setNumThreads(opencv_threads)
             cap.release()
             if os.path.exists(tmp_dir):
                 shutil.rmtree(tmp_dir, ignore_errors=True)

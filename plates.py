@@ -20,7 +20,10 @@ background can be registered to one reference frame:
 Everything here works in the video's full-frame pixels; `transform` maps a frame's pixels to its
 segment reference's.
 """
+import json
 import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -34,6 +37,7 @@ STILL_MARGIN = 0.5         # grey levels: a motion must explain the background t
 KEYFRAME_FADE = 0.5        # fewer of a keyframe's corners than this share still tracked: next keyframe
 PERSON_DILATION = 0.03     # the person mask grows by this fraction of the frame width (soft edges, shadow)
 PLATE_SAMPLES = 40         # frames per segment that the plate's median is taken over
+SCREEN_SAMPLES = 15        # frames the letterbox's median ("screen") is taken over
 MIN_SEGMENT_FRAMES = 10    # segments shorter than this on average: the camera moves too much for plates
 DARK_LEVEL = 40            # letterbox detection: a row or column mostly darker than this is a border
 
@@ -238,9 +242,92 @@ def build_plate(frames, persons, transforms, active):
     return fill_unseen(plate, unseen), unseen, (float(low[0]), float(low[1]))
 
 
+class Spread:
+    """An even spread of the items fed one by one, without knowing how many will come: every
+    `stride`-th item is kept, and the stride doubles (dropping every other kept item) whenever
+    more than 2 x `count` are held, so memory stays bounded on a video of any length."""
+
+    def __init__(self, count):
+        self.count = count
+        self.kept, self.stride, self.seen = [], 1, 0
+
+    def add(self, item):
+        if self.seen % self.stride == 0:
+            self.kept.append(item)
+            if len(self.kept) > 2 * self.count:
+                self.kept, self.stride = self.kept[::2], self.stride * 2
+        self.seen += 1
+
+    def items(self):
+        """At most `count` of the kept items, evenly spread."""
+        picks = np.linspace(0, len(self.kept) - 1, min(self.count, len(self.kept))).round().astype(int)
+        return [self.kept[i] for i in picks]
+
+
+class PlateBuilder:
+    """Builds the plates of a video's frames fed in time order (frame, person mask, segment,
+    transform), each segment's in a background thread as soon as the next segment starts, so
+    that VideoSkeleton builds plates while MediaPipe is still reading the video. At most one
+    segment's samples wait for a build at a time."""
+
+    def __init__(self, active, letterboxed):
+        self.active = active
+        self.built = {}
+        self.segment, self.samples = None, None
+        self.screen = Spread(SCREEN_SAMPLES if letterboxed else 1)
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.job = None
+
+    def add(self, frame, person, segment, transform):
+        if segment != self.segment:
+            self._submit()
+            self.segment, self.samples = segment, Spread(PLATE_SAMPLES)
+        self.samples.add((frame, person, transform))
+        self.screen.add(frame)
+
+    def _submit(self):
+        if self.samples is None:
+            return
+        self._collect()
+        frames, persons, transforms = zip(*self.samples.items())
+        self.job = (self.segment, self.pool.submit(build_plate, frames, persons, transforms, self.active))
+        self.samples = None
+
+    def _collect(self):
+        if self.job is not None:
+            segment, job = self.job
+            self.built[segment] = job.result()
+            self.job = None
+
+    def finish(self):
+        """The Plates of everything fed (None when nothing was)."""
+        self._submit()
+        self._collect()
+        self.pool.shutdown()
+        if not self.built:
+            return None
+        screen = np.median(np.stack(self.screen.items()), axis=0).astype(np.uint8)
+        return Plates(self.built, screen, self.active)
+
+
+def cut_square(frame, box, out_size):
+    """The square `box` of `frame`, replicated at the borders, resized to out_size."""
+    x0, y0, side = box
+    h, w = frame.shape[:2]
+    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
+    iside = int(np.ceil(side))
+    pad_l, pad_t = max(0, -ix0), max(0, -iy0)
+    pad_r, pad_b = max(0, ix0 + iside - w), max(0, iy0 + iside - h)
+    if pad_l or pad_t or pad_r or pad_b:
+        frame = cv2.copyMakeBorder(frame, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    patch = frame[iy0 + pad_t: iy0 + pad_t + iside, ix0 + pad_l: ix0 + pad_l + iside]
+    interp = cv2.INTER_AREA if iside > out_size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (out_size, out_size), interpolation=interp)
+
+
 def crop_transform(box, size):
     """2x3 transform from a `size` px crop's pixels to the frame pixels of crop `box` (x0, y0,
-    side), rounded as VideoSkeleton.cut_square rounds it."""
+    side), rounded as cut_square rounds it."""
     x0, y0, side = np.floor(box[0]), np.floor(box[1]), np.ceil(box[2])
     s = side / size
     return np.array([[s, 0, x0 + 0.5 * s - 0.5], [0, s, y0 + 0.5 * s - 0.5]])
@@ -286,9 +373,6 @@ class Plates:
 
     def save(self, folder):
         """Write the plates as PNGs and swap the folder into place whole."""
-        import json
-        import shutil
-
         tmp = f"{folder}.building-{os.getpid()}"
         os.makedirs(tmp, exist_ok=True)
         for segment, (plate, unseen, _) in self.built.items():
@@ -305,8 +389,6 @@ class Plates:
     @classmethod
     def load(cls, folder):
         """The plates saved in `folder`, or None when there are none (or they are damaged)."""
-        import json
-
         try:
             with open(os.path.join(folder, "segments.json")) as f:
                 saved = json.load(f)
@@ -350,8 +432,6 @@ class Plates:
     def crop(self, i, box, size):
         """The plate behind crop `box` of cached frame `i`, at `size` px (with the letterbox where
         the crop reaches into it, as the real crop does)."""
-        from VideoSkeleton import cut_square
-
         transform, plate = self.frame_to_plate(i)
         background = plate_crop(plate, transform, box, size)
         if not self.letterboxed:

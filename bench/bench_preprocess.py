@@ -3,7 +3,7 @@ cache) and then its background plates, vs MediaPipe alone (pose only).
 
     python bench/bench_preprocess.py [VIDEO] [--frames N]
 
-Both run on the same first N frames (decoding included in both), VideoSkeleton on a
+Both run on the same frames (the first N, default all) (decoding included in both), VideoSkeleton on a
 temporary copy so no cache is left behind. Target: cache + plates >= 0.75 x MediaPipe alone.
 """
 import argparse
@@ -25,24 +25,27 @@ from VideoSkeleton import VideoSkeleton  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("video", nargs="?", default="data/demo_target.mp4")
-    parser.add_argument("--frames", type=int, default=300, help="frames to process (default 300)")
+    parser.add_argument("--frames", type=int, default=0,
+                        help="frames to process (default 0: the whole video; a short clip weighs the fixed "
+                             "costs, model start and one plate build, more than a user's video does)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp()
     try:
         clip = os.path.join(tmp, "clip.mp4")
         cap = cv2.VideoCapture(args.video)
         fps = cap.get(cv2.CAP_PROP_FPS) or 25
-        writer = None
-        for _ in range(args.frames):
+        writer, copied = None, 0
+        while args.frames <= 0 or copied < args.frames:
             ok, frame = cap.read()
             if not ok:
                 break
             if writer is None:
                 writer = cv2.VideoWriter(clip, cv2.VideoWriter_fourcc(*"mp4v"), fps, frame.shape[1::-1])
+                width, height, first = frame.shape[1], frame.shape[0], frame
             writer.write(frame)
+            copied += 1
         writer.release()
-        width, height = frame.shape[1], frame.shape[0]
-        Skeleton().from_image(frame)  # load the model outside the timings
+        Skeleton().from_image(first)  # load the model outside the timings
 
         reset_video_tracking()
         start = time.perf_counter()

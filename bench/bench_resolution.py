@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 from common import open_video  # noqa: E402
 from Evaluate import psnr, ssim, ssim_person  # noqa: E402
 from plates import composite  # noqa: E402
-from VideoSkeleton import VideoSkeleton, cut_square, held_out_split  # noqa: E402
+from plates import cut_square  # noqa: E402
+from VideoSkeleton import VideoSkeleton, held_out_split  # noqa: E402
 
 
 def main():

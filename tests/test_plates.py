@@ -1,5 +1,7 @@
 """Background plates: registration, the plate itself, the cache's masks and plates, and the
 fallbacks when a video has none."""
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -96,6 +98,42 @@ def test_the_cache_has_masks_and_plates_that_match_the_real_background(karate_cl
         assert error < 12, (i, error)  # the plate shows what is behind the person, held-out frames too
     again = VideoSkeleton(karate_clip, verbose=False).plates(len(train))  # read back from the cache
     np.testing.assert_array_equal(again.crop(3, vs.crop_boxes[3], 64), made.crop(3, vs.crop_boxes[3], 64))
+
+
+def test_a_spread_stays_even_and_bounded():
+    spread = plates.Spread(5)
+    for i in range(1000):
+        spread.add(i)
+        assert len(spread.kept) <= 10
+    picks = spread.items()
+    assert len(picks) == 5 and picks[0] == 0 and picks[-1] > 800
+    assert np.ptp(np.diff(picks)) <= spread.stride  # evenly spaced
+    short = plates.Spread(5)
+    for i in range(3):
+        short.add(i)
+    assert short.items() == [0, 1, 2]
+
+
+def test_the_cache_build_makes_the_plates_of_all_frames_as_a_split_would(karate_clip, monkeypatch):
+    """The plates built while the video is read are those the held-out path builds from a second
+    decoding of the same frames, and using them decodes nothing."""
+    import shutil
+
+    import VideoSkeleton as video_skeleton
+
+    vs = video_skeleton.VideoSkeleton(karate_clip, verbose=False)
+    folder = os.path.join(vs.cache_dir, video_skeleton.plates_folder(vs.ske_count()))
+    assert os.path.isdir(folder)
+    with monkeypatch.context() as patched:
+        patched.setattr(video_skeleton, "read_frames", None)  # any decoding would fail
+        built_while_reading = vs.plates()
+    shutil.rmtree(folder)
+    vs._plates = {}
+    built_again = vs.plates()
+    assert built_while_reading.built.keys() == built_again.built.keys()
+    for segment, (plate, unseen, origin) in built_again.built.items():
+        np.testing.assert_array_equal(plate, built_while_reading.built[segment][0])
+        assert origin == built_while_reading.built[segment][2]
 
 
 def test_a_video_of_cuts_has_no_plate_and_still_trains(karate_clip, taichi_clip, tmp_path, capsys):

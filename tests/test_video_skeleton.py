@@ -7,7 +7,8 @@ import pytest
 
 import Skeleton as skeleton_module
 from conftest import assert_one_line_error, run_script, write_clip
-from VideoSkeleton import CROP_SCALE, VideoSkeleton, body_height, crop_box, cut_square
+from plates import cut_square
+from VideoSkeleton import CROP_SCALE, VideoSkeleton, body_height, crop_box
 
 
 @pytest.fixture(scope="module")
