@@ -13,7 +13,9 @@ GEN_TYPE: 1 nearest, 2 vanilla-ske, 3 vanilla-image, 4 gan (see GEN_NAMES).
 import argparse
 import os
 import sys
+import threading
 import time
+from collections import deque, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -44,6 +46,7 @@ BONE_TREE = [(HIP_MID, L_HIP), (HIP_MID, R_HIP), (HIP_MID, SHOULDER_MID),
 FOLLOWERS = {NOSE: range(1, 11), L_WRIST: (17, 19, 21), R_WRIST: (18, 20, 22),
              L_ANKLE: (29, 31), R_ANKLE: (30, 32)}
 REFERENCE_PERCENTILE = 90  # 2-D bones only look shorter (foreshortening): a high percentile is their length
+SOURCE_HISTORY = 1500      # frames of the source (a minute) its own ranges are learnt from: a live run stays cheap
 MAX_STRETCH = 1.15         # a source bone may appear at most this much longer than its reference
 
 
@@ -68,10 +71,10 @@ class Retargeter:
         self.target_lengths = np.percentile(lengths, REFERENCE_PERCENTILE, axis=0)
         centres = np.array([Skeleton(lm).torso_centre() for lm in target_vs.landmarks])
         self.target_centre = np.median(centres, axis=0)
-        self.source_history = []
+        self.source_history = deque(maxlen=SOURCE_HISTORY)
 
     def reset(self):
-        self.source_history = []
+        self.source_history.clear()
 
     def __call__(self, source_ske, frame_shape):
         """A Skeleton in the target's crop coordinates, moving like `source_ske`.
@@ -137,10 +140,10 @@ class Scene:
         else:
             self.side_slope, self.side_at_zero = 0.0, float(np.median(sides))
         self.crop_side_per_height = float(np.median(sides) / np.median(heights))
-        self.source_history = []
+        self.source_history = deque(maxlen=SOURCE_HISTORY)
 
     def reset(self):
-        self.source_history = []
+        self.source_history.clear()
 
     def place(self, source_ske, frame_shape, target_ske):
         """The crop box (x0, y0, side) in plate pixels where `target_ske` (crop coordinates)
@@ -246,60 +249,215 @@ def make_scene(target_vs):
     return None if plates is None else Scene(target_vs, plates)
 
 
-def transfer(source_path, target_vs, generator, limit=None, scene=None):
-    """Yield (source frame, frame-relative Skeleton or None, retargeted Skeleton or None,
-    generated crop or None, the target's scene with them in it or None) for every source frame:
-    the whole pipeline, without display. Without a `scene` only crops are made.
+Captured = namedtuple("Captured", "frame time index")  # a source frame, when it was captured, its number
 
-    Generation runs in a worker thread, one frame behind detection: torch and MediaPipe both
+
+class VideoFrames:
+    """Every frame of a video file, in order, as fast as the pipeline takes them."""
+
+    live = False
+
+    def __init__(self, path):
+        self.cap = open_video(path)
+        self.fps = video_fps(self.cap)
+        self.total = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.captured = self.dropped = 0
+        self.stalled = False
+
+    def __iter__(self):
+        while True:
+            ok, frame = self.cap.read()
+            if not ok:
+                return
+            self.captured += 1
+            yield Captured(frame, time.perf_counter(), self.captured - 1)
+
+    def waiting(self):
+        """Whether the next frame is already there (in a file, always)."""
+        return True
+
+    def close(self):
+        self.cap.release()
+
+
+class LiveFrames:
+    """A camera, or a video file played as one (`paced`: frames are released at the file's frame
+    rate). A thread captures every frame as it comes and keeps only the newest; the pipeline takes
+    the newest when it is ready for one, and the frames it never took are dropped, as a live
+    camera drops them. Frames come out in capture order, never reordered. The run ends when the
+    source ends or delivers nothing for `stall_seconds`."""
+
+    live = True
+    stall_seconds = 3.0
+
+    def __init__(self, cap, fps, paced):
+        self.cap, self.fps, self.paced = cap, fps, paced
+        self.total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if paced else 0
+        self.captured = self.dropped = 0
+        self.stalled = False
+        self.newest, self.ended, self.stopping = None, False, False
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._capture, daemon=True)
+        self.thread.start()
+
+    def _capture(self):
+        start = time.perf_counter()
+        while not self.stopping:
+            ok, frame = self.cap.read()
+            if not ok:
+                break
+            if self.paced:  # a file: release frame n at its time, as a camera would deliver it
+                delay = start + self.captured / self.fps - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            with self.changed:
+                if self.newest is not None:
+                    self.dropped += 1
+                self.newest = Captured(frame, time.perf_counter(), self.captured)
+                self.captured += 1
+                self.changed.notify()
+        with self.changed:
+            self.ended = True
+            self.changed.notify()
+
+    def __iter__(self):
+        while True:
+            with self.changed:
+                if not self.changed.wait_for(lambda: self.newest is not None or self.ended, self.stall_seconds):
+                    self.stalled = True
+                    return
+                if self.newest is None:
+                    return
+                item, self.newest = self.newest, None
+            yield item
+
+    def waiting(self):
+        """Whether a newer frame has already arrived (the pipeline is behind the camera)."""
+        return self.newest is not None
+
+    def close(self):
+        with self.changed:
+            self.stopping = True
+            if self.newest is not None:  # captured, never shown
+                self.dropped += 1
+                self.newest = None
+        self.thread.join(timeout=self.stall_seconds)
+        self.cap.release()
+
+
+def camera_index(source):
+    """The camera number when `source` names a camera (an integer, or a string of digits), else None."""
+    if isinstance(source, int):
+        return source
+    return int(source) if isinstance(source, str) and source.isdigit() else None
+
+
+def open_camera(index):
+    """cv2.VideoCapture of camera `index`, or UserError when there is none delivering frames."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    level = logging.getLogLevel() if logging else None
+    if logging:  # OpenCV warns on stderr about a missing camera; our one-line error says it
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        cap = cv2.VideoCapture(index)
+        ok = cap.isOpened() and cap.read()[0]
+    finally:
+        if logging:
+            logging.setLogLevel(level)
+    if not ok:
+        cap.release()
+        raise UserError(f"no camera {index}: it cannot be opened or delivers no frames")
+    return cap
+
+
+def open_frames(source, live=False):
+    """The frames of `source`: a camera number (live), or a video file (every frame; with
+    `live`, played as if it were a camera)."""
+    index = camera_index(source)
+    if index is not None:
+        cap = open_camera(index)
+        return LiveFrames(cap, video_fps(cap, default=30.0), paced=False)
+    if live:
+        cap = open_video(source)
+        return LiveFrames(cap, video_fps(cap), paced=True)
+    return VideoFrames(source)
+
+
+Step = namedtuple("Step", "frame ske target_ske crop scene_image captured index generator")
+
+
+def start_tracking():
+    """Fresh MediaPipe video tracking, its model already loaded and run once (on a blank frame,
+    which leaves nothing to track), so a live run's first frame is not a second late."""
+    reset_video_tracking()
+    Skeleton().from_image(np.zeros((64, 64, 3), np.uint8), video=True)
+
+
+def transfer(source, target_vs, generator, limit=None, scene=None, fresh_tracking=True):
+    """Yield a Step (source frame, frame-relative Skeleton or None, retargeted Skeleton or None,
+    generated crop or None, the target's scene with them in it or None, capture time, frame
+    number, generator name) for every frame the pipeline takes from `source` (a video path, or
+    VideoFrames / LiveFrames): the whole pipeline, without display. Without a `scene` only crops
+    are made. `generator` may be switched between frames (see `GeneratorSwitch`).
+    `fresh_tracking=False`: the caller has just called `start_tracking()`.
+
+    When the next frame is already there (a file, or a camera the pipeline lags behind),
+    generation runs in a worker thread one frame behind detection: torch and MediaPipe both
     release the GIL, so the generator's work overlaps with the next frame's detection. Torch is
     held to one thread meanwhile, so that it and MediaPipe each keep a core instead of fighting
-    over both (measured: 0.68 -> 0.72 of MediaPipe-alone fps with the GAN on 2 cores)."""
-    cap = open_video(source_path)
+    over both (measured: 0.68 -> 0.72 of MediaPipe-alone fps with the GAN on 2 cores). When the
+    pipeline is ahead of a camera, a frame's step comes out as soon as it is generated: waiting
+    for the next frame would add a whole frame interval of latency."""
+    frames = open_frames(source) if isinstance(source, str) else source
     retarget = Retargeter(target_vs)
-    reset_video_tracking()
+    if fresh_tracking:
+        start_tracking()
     if hasattr(generator, "reset"):
         generator.reset()
     if scene is not None:
         scene.reset()
-    count, pending = 0, None
+    pending = None
     torch = sys.modules.get("torch")  # only the learnt generators load it
     torch_threads = torch.get_num_threads() if torch else None
     if torch:
         torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(max_workers=1) as worker:
-            while limit is None or count < limit:
-                ok, frame = cap.read()
-                if not ok:
+            for count, captured in enumerate(frames):
+                if limit is not None and count >= limit:
                     break
-                count += 1
+                frame = captured.frame
                 ske = Skeleton()
+                name = getattr(generator, "name", None)
                 if ske.from_image(frame, video=True):
                     target_ske = retarget(ske, frame.shape)
                     if scene is None:
                         job = worker.submit(lambda t: (generator.generate(t), None), target_ske)
                     else:
                         job = worker.submit(scene.render, generator, ske, frame.shape, target_ske)
-                    current = (frame, ske, target_ske, job)
+                    current = (captured, ske, target_ske, job, name)
                 else:
-                    current = (frame, None, None, None)
+                    current = (captured, None, None, None, name)
                 if pending is not None:
                     yield finished(pending)
-                pending = current
+                    pending = None
+                if frames.waiting():
+                    pending = current
+                else:
+                    yield finished(current)
             if pending is not None:
                 yield finished(pending)
     finally:
-        cap.release()
+        frames.close()
         reset_video_tracking()
         if torch:
             torch.set_num_threads(torch_threads)
 
 
 def finished(item):
-    frame, ske, target_ske, job = item
+    captured, ske, target_ske, job, name = item
     crop, scene_image = (None, None) if job is None else job.result()
-    return frame, ske, target_ske, crop, scene_image
+    return Step(captured.frame, ske, target_ske, crop, scene_image, captured.time, captured.index, name)
 
 
 def compose(frame, ske, generated, label, right_width=PANEL):
@@ -319,51 +477,79 @@ def compose(frame, ske, generated, label, right_width=PANEL):
     return np.hstack([left, right])
 
 
-def make_video(source_path, target_vs, generator, out, fps, label, show=False, progress=True, total=None,
-               scene=None):
-    """Run `transfer` and write its side-by-side video to `out` (also shown in a window if
-    `show`, until q); returns (frames written, frames without a person). With a `scene` the
-    right panel is the target's scene, else the generated crop.
+class GeneratorSwitch:
+    """The generator in use, switchable while the demo runs: models load on first use and stay
+    loaded, so switching back is instant. Everything else is the current generator's."""
 
-    Composing and encoding run in a second worker thread, one frame behind: on the main thread
-    they would add their ~3 ms to MediaPipe's ~13 ms per frame (measured with the GAN on 2 cores:
-    50 -> 55-59 fps)."""
-    writer, frames, missing = None, 0, 0
-    right_width = PANEL if scene is None else round(scene.plate.shape[1] * PANEL / scene.plate.shape[0])
+    def __init__(self, target_vs, gen_type):
+        self.target_vs = target_vs
+        self.loaded = {}
+        self.gen_type = None
+        self.use(gen_type)
 
-    def compose_and_write(frame, ske, generated):
-        nonlocal writer
-        panel = compose(frame, ske, generated, label, right_width)
-        if writer is None:
-            writer = VideoWriter(out, fps, (panel.shape[1], panel.shape[0]))
-        writer.write(panel)
-        return panel
+    def use(self, gen_type):
+        """Switch to GEN_TYPE `gen_type` (UserError, and no switch, when it has no model)."""
+        if gen_type not in self.loaded:
+            generator = load_generator(gen_type, self.target_vs)
+            generator.generate(self.target_vs.ske[0])  # the first call compiles: not during a live run
+            if hasattr(generator, "reset"):
+                generator.reset()
+            self.loaded[gen_type] = generator
+        self.gen_type = gen_type
 
-    try:
-        with ThreadPoolExecutor(max_workers=1) as output:
-            previous = None
-            for frame, ske, _, crop, scene_image in tqdm(transfer(source_path, target_vs, generator, scene=scene),
-                                                         total=total or None, desc="dance", unit="frame",
-                                                         disable=not progress):
-                job = output.submit(compose_and_write, frame, ske, crop if scene is None else scene_image)
-                frames += 1
-                missing += crop is None
-                if previous is not None:
-                    panel = previous.result()  # one frame in flight at most; its errors surface here
-                    if show and not show_frame(panel):
-                        previous = None
-                        break
-                previous = job
-            if previous is not None:
-                panel = previous.result()
-                if show:
-                    show_frame(panel)
-    finally:
-        if writer is not None:
-            writer.close()
-        if show:
-            cv2.destroyAllWindows()
-    return frames, missing
+    @property
+    def current(self):
+        return self.loaded[self.gen_type]
+
+    @property
+    def name(self):
+        return GEN_NAMES[self.gen_type]
+
+    def reset(self):
+        for generator in self.loaded.values():
+            if hasattr(generator, "reset"):
+                generator.reset()
+
+    def generate(self, ske, *args, **kwargs):
+        return self.current.generate(ske, *args, **kwargs)
+
+    def layers(self, ske, background):
+        return self.current.layers(ske, background)
+
+
+class RunStats:
+    """What a run did: frames shown and dropped, wall time, and for each shown frame its
+    camera-to-screen latency (capture to composed panel)."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.end = None
+        self.shown = self.missing = self.dropped = 0
+        self.latencies = []
+        self.recent = deque(maxlen=30)  # ready times of the last panels: the fps on screen
+
+    def panel_ready(self, captured_at, has_person):
+        now = time.perf_counter()
+        self.shown += 1
+        self.missing += not has_person
+        self.latencies.append(now - captured_at)
+        self.recent.append(now)
+
+    def fps(self):
+        return self.shown / max((self.end or time.perf_counter()) - self.start, 1e-9)
+
+    def recent_fps(self):
+        if len(self.recent) < 2:
+            return 0.0
+        return (len(self.recent) - 1) / max(self.recent[-1] - self.recent[0], 1e-9)
+
+    def latency_ms(self, percentile):
+        return 1000 * float(np.percentile(self.latencies, percentile)) if self.latencies else float("nan")
+
+    def summary(self):
+        total = self.shown + self.dropped
+        return (f"{self.shown} frames shown, {self.dropped} dropped ({self.dropped / max(total, 1):.1%}), "
+                f"{self.fps():.1f} fps, latency p50 {self.latency_ms(50):.0f} ms, p95 {self.latency_ms(95):.0f} ms")
 
 
 def display_available():
@@ -371,49 +557,181 @@ def display_available():
             or os.name == "nt" or sys.platform == "darwin")
 
 
-def show_frame(panel):
-    """Show one frame; False when the user quits (q). Space pauses until pressed again."""
-    cv2.imshow("DanceDemo (q quits, space pauses)", panel)
-    key = cv2.waitKey(1) & 0xFF
-    if key == ord(" "):
-        key = 0
-        while key not in (ord(" "), ord("q")):
-            key = cv2.waitKey(50) & 0xFF
-    return key != ord("q")
+WINDOW = "DanceDemo (q quits, 1-4 switch the generator, space pauses)"
+
+
+class DanceDemo:
+    """The demo as the course's code calls it: `DanceDemo(source, gen_type, target=...).draw()`.
+
+    `source` is a video file or a camera number (live); `gen_type` a GEN_TYPE (1 nearest,
+    2 vanilla-ske, 3 vanilla-image, 4 gan); `target` the target's video (its cache is built on
+    first use). `draw()` runs the whole job: the source's moves performed by the target in its
+    own scene, written side by side to `out` (default under out/), shown in a window when there
+    is a display (`q` quits, `1`-`4` switch the generator, space pauses a file), and returns the
+    video's path. `live=True` plays a file as if it were a camera (see LiveFrames); a camera is
+    always live. After a run, `stats` (RunStats) says what it did.
+
+    The course's attribute names hold: `target` is the target's VideoSkeleton and `generator`
+    the generator in use.
+    """
+
+    def __init__(self, source=DEFAULT_SOURCE, gen_type=4, target=DEFAULT_TARGET, out=None, show=None,
+                 live=False, progress=True):
+        self.source = source
+        self.camera = camera_index(source)
+        if self.camera is None:
+            open_video(source).release()  # a bad source fails before the target's cache is built
+        self.live = live or self.camera is not None
+        self.target = VideoSkeleton(target)
+        self.generators = GeneratorSwitch(self.target, gen_type)
+        self.scene = make_scene(self.target)
+        stem = lambda p: os.path.splitext(os.path.basename(str(p)))[0]  # noqa: E731
+        source_name = f"camera{self.camera}" if self.camera is not None else stem(source)
+        self.out = out or os.path.join("out", f"{source_name}_to_{stem(target)}_{GEN_NAMES[gen_type]}.mp4")
+        self.show = display_available() if show is None else show
+        self.progress = progress
+        self.running = False
+        self.paused = False
+        self.stats = None
+
+    @property
+    def generator(self):
+        return self.generators.current
+
+    @property
+    def gen_type(self):
+        return self.generators.gen_type
+
+    def handle_key(self, key):
+        """React to one key code of the window: q quits, 1-4 switch the generator (a generator
+        without a trained model says so and the current one stays), space pauses a file."""
+        if key < 0:
+            return
+        char = chr(key & 0xFF)
+        if char == "q":
+            self.running = False
+        elif char == " " and not self.live:
+            self.paused = not self.paused
+        elif char.isdigit() and int(char) in GEN_NAMES:
+            try:
+                self.generators.use(int(char))
+                print(f"generator: {self.generators.name}", file=sys.stderr)
+            except UserError as err:
+                print(f"cannot switch: {err}", file=sys.stderr)
+
+    def label(self):
+        """The right panel's caption: the generator, and in live use the fps and latency."""
+        if not self.live or self.stats is None or not self.stats.latencies:
+            return self.generators.name
+        return (f"{self.generators.name}  {self.stats.recent_fps():.0f} fps  "
+                f"{1000 * self.stats.latencies[-1]:.0f} ms")
+
+    def _frames(self):
+        if self.camera is not None:
+            cap = open_camera(self.camera)
+            return LiveFrames(cap, video_fps(cap, default=30.0), paced=False)
+        return open_frames(self.source, live=self.live)
+
+    def draw(self):
+        """Run the demo (see the class docstring); returns the path of the video written.
+
+        Composing and encoding run in a worker thread, one frame behind generation: on the main
+        thread they would add their ~3 ms to MediaPipe's ~13 ms per frame (measured with the GAN
+        on 2 cores: 50 -> 55-59 fps). The window is drawn and read by this thread, as GUI
+        toolkits require."""
+        start_tracking()
+        frames = self._frames()
+        right_width = (PANEL if self.scene is None
+                       else round(self.scene.plate.shape[1] * PANEL / self.scene.plate.shape[0]))
+        self.stats, self.running, writer = RunStats(), True, None
+
+        def compose_and_write(step):
+            nonlocal writer
+            panel = compose(step.frame, step.ske, step.crop if self.scene is None else step.scene_image,
+                            self.label(), right_width)
+            if writer is None:
+                writer = VideoWriter(self.out, frames.fps, (panel.shape[1], panel.shape[0]))
+            writer.write(panel)
+            self.stats.panel_ready(step.captured, step.crop is not None)
+            return panel
+
+        steps = transfer(frames, self.target, self.generators, scene=self.scene, fresh_tracking=False)
+        bar = tqdm(total=frames.total or None, desc="dance", unit="frame", disable=not self.progress)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as output:
+                previous = None
+                for step in steps:
+                    job = output.submit(compose_and_write, step)
+                    bar.update(step.index + 1 - bar.n)  # live, the frames dropped count as passed
+                    if previous is not None:
+                        self._show(previous.result())  # one frame in flight at most; its errors surface here
+                        previous = None
+                    if self.live and not frames.waiting():
+                        self._show(job.result())  # ahead of the camera: show it now, not one frame later
+                    else:
+                        previous = job
+                    if not self.running:
+                        break
+                if previous is not None:
+                    self._show(previous.result())
+        finally:
+            bar.close()
+            steps.close()  # stops the capture
+            frames.close()
+            self.stats.end = time.perf_counter()
+            self.stats.dropped = frames.dropped
+            if writer is not None:
+                writer.close()
+            if self.show:
+                cv2.destroyAllWindows()
+        if frames.stalled:
+            print(f"warning: {'camera ' + str(self.camera) if self.camera is not None else self.source} "
+                  f"stopped delivering frames; the run ended there (the video keeps what was shown)",
+                  file=sys.stderr)
+        if writer is None:
+            raise UserError(f"{self.source} delivered no frames")
+        return self.out
+
+    def _show(self, panel):
+        if not self.show:
+            return
+        cv2.imshow(WINDOW, panel)
+        self.handle_key(cv2.waitKey(1))
+        while self.paused and self.running:
+            self.handle_key(cv2.waitKey(50))
 
 
 def main(default_gen):
     parser = argparse.ArgumentParser(description="Make the target perform the source's moves "
-                                                 "(side-by-side video).")
-    parser.add_argument("--source", default=DEFAULT_SOURCE, help=f"the performer's video (default {DEFAULT_SOURCE})")
+                                                 "(side-by-side video), from a video or live from a camera.")
+    parser.add_argument("--source", default=DEFAULT_SOURCE,
+                        help=f"the performer: a video file, or a camera number such as 0 (live) "
+                             f"(default {DEFAULT_SOURCE})")
     parser.add_argument("--target", default=DEFAULT_TARGET, help=f"the target's video (default {DEFAULT_TARGET})")
     parser.add_argument("--gen", type=int, default=default_gen,
                         help="generator: " + ", ".join(f"{k} {v}" for k, v in GEN_NAMES.items())
-                             + f" (default {default_gen}, GEN_TYPE in DanceDemo.py)")
-    parser.add_argument("--out", default=None, help="output video (default out/SOURCE_to_TARGET_GEN.mp4)")
+                             + f" (default {default_gen}, GEN_TYPE in DanceDemo.py); keys 1-4 switch it "
+                               "while the window is open")
+    parser.add_argument("--out", default=None,
+                        help="the video to write (default out/SOURCE_to_TARGET_GEN.mp4); live, what was shown")
     parser.add_argument("--no-window", action="store_true", help="do not show a window, only write the video")
+    parser.add_argument("--live", action="store_true",
+                        help="play a video file as if it were a camera: frames come at its frame rate and "
+                             "those the pipeline misses are dropped; prints drops and latency at the end")
     args = parser.parse_args()
     if args.gen not in GEN_NAMES:
         raise UserError(f"unknown --gen {args.gen}; choose from "
                         + ", ".join(f"{k} ({v})" for k, v in GEN_NAMES.items()))
-    open_video(args.source).release()
-    target_vs = VideoSkeleton(args.target)
-    generator = load_generator(args.gen, target_vs)
-    name = GEN_NAMES[args.gen]
-    stem = lambda p: os.path.splitext(os.path.basename(p))[0]  # noqa: E731
-    out = args.out or os.path.join("out", f"{stem(args.source)}_to_{stem(args.target)}_{name}.mp4")
-    cap = open_video(args.source)
-    fps, total = video_fps(cap), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    cap.release()
-    show = not args.no_window and display_available()
-    scene = make_scene(target_vs)
-    start = time.time()
-    frames, missing = make_video(args.source, target_vs, generator, out, fps, name, show=show, total=total,
-                                 scene=scene)
-    seconds = time.time() - start
-    print(f"{frames} frames ({missing} without a person) in {seconds:.1f} s, "
-          f"{frames / max(seconds, 1e-9):.1f} fps, generator {name} -> {out}")
-    if frames and missing == frames:
+    demo = DanceDemo(args.source, args.gen, target=args.target, out=args.out,
+                     show=False if args.no_window else None, live=args.live)
+    out = demo.draw()
+    stats = demo.stats
+    if demo.live:
+        print(f"{stats.summary()}, generator {demo.generators.name} -> {out}")
+    else:
+        print(f"{stats.shown} frames ({stats.missing} without a person) in {stats.end - stats.start:.1f} s, "
+              f"{stats.fps():.1f} fps, generator {demo.generators.name} -> {out}")
+    if stats.shown and stats.missing == stats.shown:
         print(f"warning: no person was found in any frame of {args.source}; the video shows placeholders")
     return 0
 

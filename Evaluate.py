@@ -324,8 +324,8 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
                 notes[name] = str(err)
                 continue
         keep, generated, skeletons, seen, scenes, scene_keep = [], [], [], [], [], []
-        for k, (_, ske, target_ske, image, scene_image) in enumerate(transfer(source, video_ske, gen, limit,
-                                                                               scene=scene)):
+        for k, step in enumerate(transfer(source, video_ske, gen, limit, scene=scene)):
+            ske, target_ske, image, scene_image = step.ske, step.target_ske, step.crop, step.scene_image
             seen.append(ske)
             if truth and scene_image is not None and k < len(truth_frames):
                 full = scene.in_reference_frame(scene_image, (video_ske.meta["frame_height"],

@@ -73,27 +73,29 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-def _detector(video, segmentation=False):
+def _detector(video, segmentation=False, smooth=True):
     """One shared MediaPipe Pose per mode, created on first use (building one costs ~0.1 s).
 
     model_complexity=1 and the segmentation model ship inside the mediapipe wheel; complexity 2
     would download a model at run time. Segmentation costs time, so it has its own detectors.
+    `smooth` is MediaPipe's own temporal filter of the landmarks in video mode (its default).
     """
-    key = (video, segmentation)
+    key = (video, segmentation, smooth)
     if key not in _detectors:
         import mediapipe as mp
 
         with _quiet_stderr():
             _detectors[key] = mp.solutions.pose.Pose(
                 static_image_mode=not video, model_complexity=1, enable_segmentation=segmentation,
+                smooth_landmarks=smooth,
                 min_detection_confidence=0.5, min_tracking_confidence=0.5)
     return _detectors[key]
 
 
-def _process(image_bgr, video, segmentation=False):
+def _process(image_bgr, video, segmentation=False, smooth=True):
     """MediaPipe's result for one BGR image (its first call per detector is silenced)."""
     rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-    detector = _detector(video, segmentation)
+    detector = _detector(video, segmentation, smooth)
     if id(detector) in _warmed_up:
         return detector.process(rgb)
     with _quiet_stderr():
@@ -118,18 +120,19 @@ class Skeleton:
     def __repr__(self):
         return f"Skeleton(reduced={np.round(self.reduced(), 3).tolist()})"
 
-    def from_image(self, image_bgr, video=False):
+    def from_image(self, image_bgr, video=False, smooth=True):
         """Detect the person in `image_bgr`; True and landmarks filled if one was found.
 
         `video=True` uses MediaPipe's tracking mode for consecutive frames of one video (faster
-        and steadier); call `reset_video_tracking()` between videos.
+        and steadier, with its landmark filter unless `smooth=False`); call
+        `reset_video_tracking()` between videos.
         """
-        return self.from_image_with_mask(image_bgr, video, segmentation=False)[0]
+        return self.from_image_with_mask(image_bgr, video, segmentation=False, smooth=smooth)[0]
 
-    def from_image_with_mask(self, image_bgr, video=False, segmentation=True):
+    def from_image_with_mask(self, image_bgr, video=False, segmentation=True, smooth=True):
         """`from_image`, and MediaPipe's person mask (float32 H x W in 0..1, None when nobody was
         found or without `segmentation`); the segmentation model ships inside the wheel."""
-        result = _process(image_bgr, video, segmentation)
+        result = _process(image_bgr, video, segmentation, smooth)
         if result.pose_landmarks is None:
             return False, None
         self.landmarks = np.array([[p.x, p.y, p.z, p.visibility]

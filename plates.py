@@ -345,9 +345,9 @@ def plate_crop(plate, transform, box, size):
 
 
 def composite(person, alpha, background):
-    """person * alpha + background * (1 - alpha); alpha is H x W in [0, 1]."""
-    a = alpha.astype(np.float32)[:, :, None]
-    return (person.astype(np.float32) * a + background.astype(np.float32) * (1 - a) + 0.5).astype(np.uint8)
+    """person * alpha + background * (1 - alpha), rounded; alpha is H x W in [0, 1]."""
+    a = np.ascontiguousarray(alpha, np.float32)
+    return cv2.blendLinear(np.ascontiguousarray(person), np.ascontiguousarray(background), a, 1 - a)
 
 
 class Plates:

@@ -17,8 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import device_name, select_device  # noqa: E402
-from DanceDemo import GEN_NAMES, load_generator, make_scene, make_video, transfer  # noqa: E402
+from common import UserError, device_name, select_device  # noqa: E402
+from DanceDemo import GEN_NAMES, DanceDemo, transfer  # noqa: E402
 from GenNearest import GenNearest  # noqa: E402
 from Skeleton import Skeleton, reset_video_tracking  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
@@ -38,15 +38,16 @@ def mediapipe_alone_fps(source):
     return n / (time.perf_counter() - start)
 
 
-def demo_fps(source, target_vs, generator, scene):
+def demo_fps(demo, with_scene):
     """DanceDemo's own loop without a window: detect, retarget, generate, composite into the
-    target's scene (when it has one), compose, write."""
-    out = os.path.join(tempfile.mkdtemp(), "bench.mp4")
-    start = time.perf_counter()
-    frames, _ = make_video(source, target_vs, generator, out, 25, "bench", progress=False, scene=scene)
-    seconds = time.perf_counter() - start
-    os.remove(out)
-    return frames / seconds
+    target's scene (when `with_scene`), compose, write."""
+    scene, demo.scene = demo.scene, demo.scene if with_scene else None
+    try:
+        demo.draw()
+    finally:
+        demo.scene = scene
+        os.remove(demo.out)
+    return demo.stats.fps()
 
 
 def nearest_query_ms(target_vs, count=1500, queries=2000):
@@ -69,10 +70,10 @@ def jerkiness(source, target_vs):
     for temporal in (False, True):
         gen = GenNearest(target_vs, temporal=temporal)
         picks, images = [], []
-        for _, _, target_ske, image, _ in transfer(source, target_vs, gen):
-            if image is not None:
+        for step in transfer(source, target_vs, gen):
+            if step.crop is not None:
                 picks.append(gen.frame_numbers[gen.last_pick])
-                images.append(image.astype(np.float32))
+                images.append(step.crop.astype(np.float32))
         change = np.mean([np.abs(b - a).mean() for a, b in zip(images, images[1:])])
         jumps = np.mean(np.diff(picks) != target_vs.settings["frame_mod"])
         rows["temporal" if temporal else "plain"] = (change, jumps)
@@ -90,15 +91,15 @@ def main():
     print(f"machine: {device_name(select_device())}; source {args.source}, target {args.target}")
     mp_fps = mediapipe_alone_fps(args.source)
     print(f"MediaPipe alone:            {mp_fps:6.1f} fps")
-    scene = make_scene(target_vs)
+    out = os.path.join(tempfile.mkdtemp(), "bench.mp4")
     for gen_type in [int(g) for g in args.gen.split(",")]:
         try:
-            gen = load_generator(gen_type, target_vs)
-        except Exception as err:  # a missing model is reported, not fatal
+            demo = DanceDemo(args.source, gen_type, target=args.target, out=out, show=False, progress=False)
+        except UserError as err:  # a missing model is reported, not fatal
             print(f"demo {GEN_NAMES[gen_type]:<14}: skipped ({err})")
             continue
-        for label, with_scene in (("crop", None), ("scene", scene)) if scene else (("crop", None),):
-            fps = demo_fps(args.source, target_vs, gen, with_scene)
+        for label, with_scene in (("crop", False), ("scene", True)) if demo.scene else (("crop", False),):
+            fps = demo_fps(demo, with_scene)
             print(f"demo with {GEN_NAMES[gen_type]:<14} ({label:<5}): {fps:6.1f} fps = {fps / mp_fps:.2f} x "
                   "MediaPipe alone")
     ms, count = nearest_query_ms(target_vs)

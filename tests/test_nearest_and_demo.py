@@ -117,8 +117,7 @@ def test_demo_end_to_end_on_a_tiny_clip(karate_clip, taichi_clip, tmp_path):
 def test_demo_video_keeps_the_frames_in_order(karate_clip, taichi_clip, tmp_path):
     """Generation and composing run in worker threads: every frame must still be written once,
     in source order, with its own generated image."""
-    from DanceDemo import make_video
-    from VideoSkeleton import VideoSkeleton
+    from DanceDemo import DanceDemo
 
     class Counter:  # the k-th generated image is filled with 6 k
         def __init__(self):
@@ -129,10 +128,11 @@ def test_demo_video_keeps_the_frames_in_order(karate_clip, taichi_clip, tmp_path
             return np.full((64, 64, 3), 6 * (self.calls - 1), np.uint8)
 
     out = str(tmp_path / "order.mp4")
-    generator = Counter()
-    frames, missing = make_video(karate_clip, VideoSkeleton(taichi_clip, verbose=False), generator, out, 25,
-                                 "", progress=False)
-    assert (frames, missing, generator.calls) == (40, 0, 40)
+    demo = DanceDemo(karate_clip, 1, target=taichi_clip, out=out, show=False, progress=False)
+    generator = demo.generators.loaded[1] = Counter()
+    demo.scene = None  # the generated crop alone, so its level can be read back
+    assert demo.draw() == out
+    assert (demo.stats.shown, demo.stats.missing, generator.calls) == (40, 0, 40)
     cap = cv2.VideoCapture(out)
     levels = []
     while True:
