@@ -297,8 +297,7 @@ class LiveFrames:
         self.stalled = False
         self.newest, self.ended, self.stopping = None, False, False
         self.changed = threading.Condition()
-        self.thread = threading.Thread(target=self._capture, daemon=True)
-        self.thread.start()
+        self.thread = threading.Thread(target=self._capture, daemon=True)  # starts with the first frame asked for
 
     def _capture(self):
         start = time.perf_counter()
@@ -321,6 +320,8 @@ class LiveFrames:
             self.changed.notify()
 
     def __iter__(self):
+        if not self.thread.is_alive() and not self.ended:
+            self.thread.start()
         while True:
             with self.changed:
                 if not self.changed.wait_for(lambda: self.newest is not None or self.ended, self.stall_seconds):
@@ -341,7 +342,8 @@ class LiveFrames:
             if self.newest is not None:  # captured, never shown
                 self.dropped += 1
                 self.newest = None
-        self.thread.join(timeout=self.stall_seconds)
+        if self.thread.is_alive():
+            self.thread.join(timeout=self.stall_seconds)
         self.cap.release()
 
 
@@ -484,18 +486,47 @@ class GeneratorSwitch:
     def __init__(self, target_vs, gen_type):
         self.target_vs = target_vs
         self.loaded = {}
-        self.gen_type = None
+        self.loading = None
         self.use(gen_type)
 
-    def use(self, gen_type):
-        """Switch to GEN_TYPE `gen_type` (UserError, and no switch, when it has no model)."""
+    def _load(self, gen_type):
         if gen_type not in self.loaded:
             generator = load_generator(gen_type, self.target_vs)
             generator.generate(self.target_vs.ske[0])  # the first call compiles: not during a live run
             if hasattr(generator, "reset"):
                 generator.reset()
             self.loaded[gen_type] = generator
+
+    def use(self, gen_type):
+        """Switch to GEN_TYPE `gen_type` now (UserError, and no switch, when it has no model)."""
+        self._load(gen_type)
         self.gen_type = gen_type
+
+    def request(self, gen_type):
+        """Switch to `gen_type` as soon as it is loaded. Loading (a second or two) runs in a
+        thread, so a live run does not freeze meanwhile: the current generator goes on until
+        then. One that cannot be loaded says why, on stderr."""
+        if gen_type in self.loaded:
+            self.gen_type = gen_type
+            return
+        if self.loading is not None and self.loading.is_alive():
+            print("still loading the previous generator", file=sys.stderr)
+            return
+
+        def load():
+            try:
+                self.use(gen_type)
+                print(f"generator: {self.name}", file=sys.stderr)
+            except UserError as err:
+                print(f"cannot switch: {err}", file=sys.stderr)
+
+        self.loading = threading.Thread(target=load, daemon=True)
+        self.loading.start()
+
+    def wait(self):
+        """Until a requested generator is loaded (or has failed to)."""
+        if self.loading is not None:
+            self.loading.join()
 
     @property
     def current(self):
@@ -603,8 +634,9 @@ class DanceDemo:
         return self.generators.gen_type
 
     def handle_key(self, key):
-        """React to one key code of the window: q quits, 1-4 switch the generator (a generator
-        without a trained model says so and the current one stays), space pauses a file."""
+        """React to one key code of the window: q quits, 1-4 switch the generator (once it is
+        loaded; one without a trained model says so and the current one stays), space pauses a
+        file."""
         if key < 0:
             return
         char = chr(key & 0xFF)
@@ -613,11 +645,7 @@ class DanceDemo:
         elif char == " " and not self.live:
             self.paused = not self.paused
         elif char.isdigit() and int(char) in GEN_NAMES:
-            try:
-                self.generators.use(int(char))
-                print(f"generator: {self.generators.name}", file=sys.stderr)
-            except UserError as err:
-                print(f"cannot switch: {err}", file=sys.stderr)
+            self.generators.request(int(char))
 
     def label(self):
         """The right panel's caption: the generator, and in live use the fps and latency."""

@@ -93,14 +93,16 @@ def _detector(video, segmentation=False, smooth=True):
 
 
 def _process(image_bgr, video, segmentation=False, smooth=True):
-    """MediaPipe's result for one BGR image (its first call per detector is silenced)."""
+    """MediaPipe's result for one BGR image (a detector's calls are silenced until it first finds
+    a person: it prints harmless warnings then)."""
     rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
     detector = _detector(video, segmentation, smooth)
     if id(detector) in _warmed_up:
         return detector.process(rgb)
     with _quiet_stderr():
         result = detector.process(rgb)
-    _warmed_up.add(id(detector))
+    if result.pose_landmarks is not None:  # the first landmarks warn once more (projection)
+        _warmed_up.add(id(detector))
     return result
 
 

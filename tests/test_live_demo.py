@@ -84,12 +84,15 @@ def test_keys_switch_generators_loading_each_once(karate_clip, taichi_clip, tmp_
     demo = dance_demo.DanceDemo(karate_clip, 1, target=taichi_clip, out=str(tmp_path / "keys.mp4"),
                                 show=False, progress=False)
     assert demo.gen_type == 1 and loads == [1]
-    demo.handle_key(ord("4"))
+    demo.handle_key(ord("4"))  # loads in a thread; the current generator goes on meanwhile
+    demo.generators.wait()
     assert demo.gen_type == 4 and loads == [1, 4]
     demo.handle_key(ord("1"))
+    assert demo.gen_type == 1  # loaded before: at once
     demo.handle_key(ord("4"))
     assert demo.gen_type == 4 and loads == [1, 4]  # kept once loaded
     demo.handle_key(ord("3"))  # no model: says so, the current generator stays
+    demo.generators.wait()
     assert demo.gen_type == 4 and "vanilla-image" in capsys.readouterr().err
     demo.handle_key(ord("9"))
     demo.handle_key(-1)  # no key pressed
