@@ -3,7 +3,7 @@
     python GenNearest.py TARGET_VIDEO [--held-out F] [--out FILE]   # self-check on held-out frames
 
 Skeletons are compared with translation and scale removed (`Skeleton.normalize_reduced`), by a
-vectorised search over all cached frames; crops are read once. In temporal mode (the demo's
+vectorised search over all cached frames; the chosen crop is read from the cache. In temporal mode (the demo's
 default) the generator remembers its last pick and, among the candidates nearly as close as
 the best, takes the frame that follows the last pick in the target video: the output then plays
 stretches of the real video instead of jumping between look-alike frames. Given the plate crop
@@ -38,13 +38,7 @@ class GenNearest:
             raise UserError("the nearest-neighbour generator needs at least one target frame")
         reduced = np.stack([video_ske.ske[i].reduced() for i in self.indices])
         self.poses = normalize_reduced(reduced).reshape(len(self.indices), 13, 2)
-        images = [video_ske.read_image(i) for i in self.indices]
-        masks = [video_ske.read_mask(i) for i in self.indices]
-        if output_size and output_size != images[0].shape[0]:
-            images = [cv2.resize(im, (output_size, output_size), interpolation=cv2.INTER_AREA) for im in images]
-            masks = [cv2.resize(m, (output_size, output_size), interpolation=cv2.INTER_AREA) for m in masks]
-        self.images = np.stack(images)
-        self.masks = np.stack(masks)
+        self.output_size = output_size
         self.frame_numbers = np.array([video_ske.frame_index(i) for i in self.indices])
         self.frame_mod = video_ske.settings["frame_mod"]
         self.temporal = temporal
@@ -71,13 +65,24 @@ class GenNearest:
         self.last_pick = best
         return best
 
+    def picture(self, position):
+        """(crop, person mask) of cached frame `position` at the output size, read from the cache
+        when picked (about a millisecond): holding every crop would take 0.5 MB per frame."""
+        i = int(self.indices[position])
+        image, mask = self.video_ske.read_image(i), self.video_ske.read_mask(i)
+        if self.output_size and self.output_size != image.shape[0]:
+            size = (self.output_size, self.output_size)
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+        return image, mask
+
     def layers(self, ske, background=None):
         """(the closest cached crop, its person mask, `background` at the crop's size or None)."""
-        best = self.nearest_index(ske)
-        if background is not None and background.shape[0] != self.images.shape[1]:
-            size = self.images.shape[1]
+        image, mask = self.picture(self.nearest_index(ske))
+        if background is not None and background.shape[0] != image.shape[0]:
+            size = image.shape[0]
             background = cv2.resize(background, (size, size), interpolation=cv2.INTER_AREA)
-        return self.images[best].copy(), self.masks[best], background
+        return image, mask, background
 
     def generate(self, ske, background=None):
         """The cached crop (BGR uint8) whose skeleton is closest to `ske`; with `background` (the

