@@ -3,7 +3,7 @@
 A learnt generator is a `NetworkGenerator` (its docstring lists what a subclass provides); `fit`
 runs the training loop around its `train_step(batch)`: epochs or a
 wall-clock budget, a progress bar with the losses, sample grids and a loss log, an atomic
-checkpoint every epoch, and Ctrl-C that finishes the current step, saves and exits.
+checkpoint every epoch, and Ctrl-C or SIGTERM that finishes the current step, saves and exits.
 
 Checkpoints (`models/<target>_<generator>.pt`) are a plain dict loaded with weights_only=True:
 format version, generator name, config (everything needed to rebuild the networks), frame count
@@ -14,6 +14,7 @@ of the networks and optimizers. Weights are stored in float16 and optimizer mome
 import math
 import os
 import signal
+import sys
 import time
 
 import cv2
@@ -190,35 +191,43 @@ def prepare_run(args, generator_name, default_path):
 
 
 class StopFlag:
-    """The first Ctrl-C asks the loop to stop after the current step and save; a second one
-    interrupts at once."""
+    """Ctrl-C (SIGINT), or SIGTERM (how clusters and schedulers preempt a job), asks the loop to
+    stop after the current step and save; a second one interrupts at once. `signal` is the first
+    one received (None until then)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.stop = False
-        self.previous = None
+        self.signal = None
+        self.received = 0  # signals this process got (under DDP `stop` may come from another rank)
+        self.previous = {}
 
     def __enter__(self):
         def handler(signum, frame):
-            if self.stop:
+            self.received += 1
+            if self.received > 1:
                 raise KeyboardInterrupt
-            self.stop = True
-            tqdm.write("stopping after this step and saving (Ctrl-C again to abort at once)")
+            self.stop, self.signal = True, self.signal or signum
+            tqdm.write(f"{signal.Signals(signum).name}: stopping after this step and saving "
+                       "(again to abort at once)")
 
-        try:
-            self.previous = signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread
-            self.previous = None
+        for signum in self.SIGNALS:
+            try:
+                self.previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not the main thread
+                pass
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, world_size=1, seed=0,
         log=print):
     """Train `gen` on `data` (positions sharded over `world_size` processes); returns (epochs done
-    in all, whether Ctrl-C stopped it). Only rank 0 writes checkpoints, samples and logs."""
+    in all, the signal that stopped it or None). Only rank 0 writes checkpoints, samples and logs."""
     cfg = gen.config
     device = gen.device
     done = gen.epochs_done
@@ -255,10 +264,11 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
                 for k, v in losses.items():
                     totals[k] = totals.get(k, 0.0) + v
                 bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in totals.items()})
-                stop, lr_factor = synchronise(flag.stop or time.time() >= deadline, decayed_lr(progress),
-                                              world_size)
+                stop, lr_factor, signum = synchronise(flag.stop or time.time() >= deadline, decayed_lr(progress),
+                                                      flag.signal, world_size)
                 if stop:
-                    flag.stop = flag.stop or time.time() < deadline
+                    flag.stop = flag.stop or signum is not None
+                    flag.signal = signum
                     interrupted = step + 1 < steps_per_epoch
                     break
             bar.close()
@@ -277,10 +287,11 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
                     log(f"epoch {done}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()
                                                       if k not in ("epoch", "seconds")))
     seconds = time.time() - start
+    stopped_by = flag.signal if flag.stop else None
     if writer:
         log(f"{done} epochs done; {images_seen / max(seconds, 1e-9):.1f} images/s over {seconds / 60:.1f} min; "
-            f"saved {path}" + (" (stopped by Ctrl-C)" if flag.stop else ""))
-    return done, flag.stop
+            f"saved {path}" + (f" (stopped by {signal.Signals(stopped_by).name})" if stopped_by else ""))
+    return done, stopped_by
 
 
 def decayed_lr(progress):
@@ -288,16 +299,17 @@ def decayed_lr(progress):
     return float(np.clip(2 * (1 - progress), 0.02, 1.0))
 
 
-def synchronise(local_stop, lr_factor, world_size):
-    """(stop, lr factor) agreed by all processes: under DDP every rank must leave the loop at the
-    same step and use the same learning rate, or the replicas drift apart."""
+def synchronise(local_stop, lr_factor, signum, world_size):
+    """(stop, lr factor, signal) agreed by all processes: under DDP every rank must leave the loop
+    at the same step and use the same learning rate, or the replicas drift apart; a signal that
+    reached one rank (SIGTERM reaches them one after the other) stops them all."""
     if world_size == 1:
-        return local_stop, lr_factor
+        return local_stop, lr_factor, signum
     import torch.distributed as dist
 
-    values = torch.tensor([float(local_stop), lr_factor])
+    values = torch.tensor([float(local_stop), lr_factor, float(signum or 0)])
     dist.all_reduce(values, op=dist.ReduceOp.MAX)
-    return bool(values[0].item()), float(values[1].item())
+    return bool(values[0].item()), float(values[1].item()), int(values[2].item()) or None
 
 
 def write_samples(gen, data, positions, folder, epoch):
@@ -566,12 +578,17 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     plates = video_ske.plates(len(train)) if gen.uses_plates else None
     data = TargetData(video_ske, train, config["size"], device, plates=plates)
     log = print if rank == 0 else (lambda *a: None)
-    done, stopped = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
-                        sample_every=args.sample_every, rank=rank, world_size=world_size, seed=args.seed,
-                        log=log)
+    done, stopped_by = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
+                           sample_every=args.sample_every, rank=rank, world_size=world_size, seed=args.seed,
+                           log=log)
     print(f"rank {rank}/{world_size}: {gen.steps_done} steps done")
     if world_size > 1:
         import torch.distributed as dist
 
         dist.destroy_process_group()
-    return 130 if stopped else 0
+    if stopped_by is None:
+        return 0
+    if rank == 0:
+        print(f"stopped by {signal.Signals(stopped_by).name} after {gen.steps_done} steps; saved {path}; "
+              "continue with --resume", file=sys.stderr)
+    return 128 + stopped_by  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM

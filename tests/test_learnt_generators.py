@@ -117,23 +117,60 @@ def test_bad_checkpoints_and_flags_give_one_line_errors(taichi_clip, tmp_path):
         train_cli("GenVanillaNN.py", taichi_clip, out, "--epochs", "0", "--fresh", variant="ske"))
 
 
-def test_ctrl_c_mid_epoch_saves_a_loadable_checkpoint(taichi_clip, tmp_path):
-    out = str(tmp_path / "gan.pt")
-    proc = subprocess.Popen([sys.executable, "GenGAN.py", taichi_clip, "--size", "64", "--batch-size", "2",
-                             "--out", out, "--epochs", "50"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+def start_training(command, out):
+    """A training subprocess, read up to its "training ..." line; (process, lines read)."""
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1"))
     lines = []
     for line in proc.stdout:
         lines.append(line)
         if line.startswith("training gan"):
             break
+    return proc, lines
+
+
+def steps_reported(stdout):
+    return {line.split()[1]: int(line.split()[2]) for line in stdout.splitlines() if line.startswith("rank ")}
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_epoch_saves_a_loadable_checkpoint_and_resume_continues(taichi_clip, tmp_path, signum, code):
+    """Ctrl-C, and SIGTERM as a cluster preempts a job: the current step finishes, the checkpoint
+    is saved with the steps really done, the exit is non-zero with one line, --resume goes on."""
+    out = str(tmp_path / "gan.pt")
+    command = [sys.executable, "GenGAN.py", taichi_clip, "--size", "64", "--batch-size", "2", "--out", out]
+    proc, lines = start_training(command + ["--epochs", "50"], out)
     time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, "".join(lines) + rest
-    assert "Traceback" not in rest
+    proc.send_signal(signum)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, "".join(lines) + rest + err
+    assert "Traceback" not in err
+    message = [line for line in err.splitlines() if line.startswith("stopped by")]
+    assert len(message) == 1 and signal.Signals(signum).name in message[0] and "--resume" in message[0]
     ckpt = load_checkpoint(out, "gan")
-    assert ckpt["steps"] > 0 and ckpt["epochs"] < 50
+    steps = steps_reported(rest)["0/1:"]
+    assert ckpt["steps"] == steps > 0 and ckpt["epochs"] < 50
+    assert ckpt["epochs"] == sum(line.startswith("epoch ") for line in rest.splitlines())
+    resumed = subprocess.run(command + ["--resume", "--epochs", str(ckpt["epochs"] + 1)], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    again = load_checkpoint(out, "gan")
+    assert again["epochs"] == ckpt["epochs"] + 1 and again["steps"] > ckpt["steps"]
+
+
+def test_sigterm_under_torchrun_stops_every_rank_at_the_same_step(taichi_clip, tmp_path):
+    out = str(tmp_path / "gan.pt")
+    proc, lines = start_training([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                                  "GenGAN.py", taichi_clip, "--size", "32", "--batch-size", "2", "--ngf", "8",
+                                  "--ndf", "8", "--epochs", "200", "--out", out], out)
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)  # to torchrun, which passes it on to the ranks
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in rest
+    steps = steps_reported(rest)
+    assert set(steps) == {"0/2:", "1/2:"} and steps["0/2:"] == steps["1/2:"] > 0, "".join(lines) + rest + err
+    assert load_checkpoint(out, "gan")["steps"] == steps["0/2:"]
 
 
 def test_torchrun_two_cpu_ranks(taichi_clip, tmp_path):
@@ -153,3 +190,39 @@ def test_torchrun_two_cpu_ranks(taichi_clip, tmp_path):
     assert steps == {"0/2:": 7, "1/2:": 7}
     assert [f for f in os.listdir(os.path.dirname(out)) if f.endswith(".pt")] == ["gan.pt"]
     assert load_checkpoint(out, "gan")["epochs"] == 1
+
+
+KEEP_SAVING = """
+import sys, torch
+from training import save_checkpoint
+path, version = sys.argv[1], 0
+while True:
+    version += 1
+    weights = torch.full((4_000_000,), float(version))  # 16 MB: a write takes a while
+    save_checkpoint(path, {"generator": "gan", "version": version, "state": {"w": weights}})
+    print(version, flush=True)
+"""
+
+
+def test_kill_9_during_checkpoint_writes_never_leaves_a_bad_checkpoint(tmp_path):
+    """A process killed at any moment of a save leaves the previous checkpoint or the new one,
+    whole: never a torn file."""
+    path = str(tmp_path / "gan.pt")
+    rng = np.random.default_rng(0)
+    for attempt in range(6):
+        proc = subprocess.Popen([sys.executable, "-c", KEEP_SAVING, path], cwd=REPO, stdout=subprocess.PIPE,
+                                text=True)
+        proc.stdout.readline()  # one save done, the next ones under way
+        if attempt % 2:
+            time.sleep(rng.uniform(0.05, 0.6))  # anywhere
+        else:
+            before = set(os.listdir(tmp_path))
+            deadline = time.time() + 5
+            while not set(os.listdir(tmp_path)) - before and time.time() < deadline:
+                pass  # until a new temp file shows a write under way
+        proc.kill()
+        proc.wait()
+        ckpt = load_checkpoint(path, "gan")
+        assert (ckpt["state"]["w"] == ckpt["version"]).all()
+    # a kill that lands inside a write leaves that write's temp file: some did
+    assert any(name.startswith(".tmp-") for name in os.listdir(tmp_path))
