@@ -5,8 +5,9 @@
 `data/x.mp4` is cached in `data/x/`: `crops/000000.jpg ...` (crop_size x crop_size, BGR),
 `masks/000000.png ...` (MediaPipe's person segmentation of each crop, 0-255), `skeletons.npz`
 (landmarks in crop coordinates, source frame index, crop box, background segment and
-registration transform per crop), `frame_masks.npz` (the person masks of the full frames, at
-most `MASK_WIDTH` wide, PNG-encoded, for building plates) and `meta.json` (settings, format version, crop
+registration transform per crop, where its frame's mask starts in `frame_masks.bin`),
+`frame_masks.bin` (the person masks of the full frames, at most `MASK_WIDTH` wide, PNGs end to
+end, for building plates) and `meta.json` (settings, format version, crop
 geometry, the picture area inside a letterbox). Background plates (plates.py) are kept per
 training split in `plates_NNNNNN/` (NNNNNN: the number of leading frames they are built from,
 so held-out frames never leak into them): those of all the frames are built while the video is
@@ -144,18 +145,39 @@ def held_out_split(count, held_out_fraction):
     return np.arange(count - held), np.arange(count - held, count)
 
 
-def save_frame_masks(path, pngs):
-    """The full frames' person masks, as their PNG bytes end to end (already compressed, so
-    writing them costs nothing) with the offsets where each starts."""
-    offsets = np.cumsum([0] + [len(png) for png in pngs])
-    np.savez(path, png=np.concatenate([np.asarray(png, np.uint8).ravel() for png in pngs]), offsets=offsets)
+class FrameMasks:
+    """The person masks of the full frames (at most MASK_WIDTH wide), as PNGs end to end in one
+    file, written while detection runs, so that a long video's masks never sit in memory.
+    `offsets[i]` is where mask i starts; the last offset is the file's size."""
 
+    def __init__(self, path, offsets=None):
+        self.path = path
+        self.writing = offsets is None
+        self.offsets = [0] if offsets is None else [int(o) for o in offsets]
+        self.file = open(path, "wb" if self.writing else "rb")
+        self.lock = threading.Lock()
 
-def load_frame_masks(path):
-    """uint8 masks (0-255) of the full frames saved by `save_frame_masks`."""
-    with np.load(path, allow_pickle=False) as npz:
-        png, offsets = npz["png"], npz["offsets"]
-    return [cv2.imdecode(png[offsets[i]:offsets[i + 1]], cv2.IMREAD_GRAYSCALE) for i in range(len(offsets) - 1)]
+    def append(self, png):
+        self.file.write(png.tobytes())
+        self.offsets.append(self.offsets[-1] + len(png))
+
+    def finish_writing(self):
+        """Close the file for writing and open it for reading."""
+        self.file.close()
+        self.file, self.writing = open(self.path, "rb"), False
+
+    def read(self, i):
+        """Mask i, uint8 (0-255)."""
+        with self.lock:
+            self.file.seek(self.offsets[i])
+            data = self.file.read(self.offsets[i + 1] - self.offsets[i])
+        mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise UserError(f"{self.path} is damaged (mask {i}); rebuild the cache with --force")
+        return mask
+
+    def close(self):
+        self.file.close()
 
 
 def plates_folder(train_count):
@@ -265,7 +287,7 @@ class VideoSkeleton:
     def _build_plates(self, train_count, folder):
         """Decode the training frames again and build their plates (the cache build made the
         plates of all frames while detecting; a held-out split needs its own)."""
-        frame_masks = load_frame_masks(os.path.join(self.cache_dir, "frame_masks.npz"))
+        frame_masks = FrameMasks(os.path.join(self.cache_dir, "frame_masks.bin"), self.mask_offsets)
         position = {int(self.frame_indices[i]): i for i in range(train_count)}
         active = tuple(self.meta["active_area"])
         builder = plates.PlateBuilder(active, letterboxed=active != (0, 0, self.meta["frame_width"],
@@ -277,8 +299,9 @@ class VideoSkeleton:
                     break
                 i = position.get(index)
                 if i is not None:
-                    builder.add(frame, frame_masks[i], int(self.segments[i]), self.transforms[i])
+                    builder.add(frame, frame_masks.read(i), int(self.segments[i]), self.transforms[i])
         finally:
+            frame_masks.close()
             cap.release()
         result = builder.finish()
         if result is None:
@@ -313,16 +336,18 @@ class VideoSkeleton:
                 boxes = npz["crop_box"].astype(np.float32)
                 segments = npz["segment"].astype(np.int64)
                 transforms = npz["transform"].astype(np.float64)
+                mask_offsets = npz["mask_offset"].astype(np.int64)
             count = meta["count"]
             if (landmarks.shape != (count, 33, 4) or frame_indices.shape != (count,)
-                    or boxes.shape != (count, 3) or segments.shape != (count,) or transforms.shape != (count, 2, 3)):
+                    or boxes.shape != (count, 3) or segments.shape != (count,) or transforms.shape != (count, 2, 3)
+                    or mask_offsets.shape != (count + 1,)):
                 raise ValueError("array shapes do not match the count in meta.json")
             for kind, ext in (("crops", "jpg"), ("masks", "png")):
                 for i in range(count):
                     if os.path.getsize(os.path.join(self.cache_dir, kind, f"{i:06d}.{ext}")) == 0:
                         raise ValueError(f"{kind} {i} is empty")
-            if not os.path.exists(os.path.join(self.cache_dir, "frame_masks.npz")):
-                raise ValueError("frame_masks.npz is missing")
+            if os.path.getsize(os.path.join(self.cache_dir, "frame_masks.bin")) != mask_offsets[-1]:
+                raise ValueError("frame_masks.bin does not have the size skeletons.npz says")
         except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, EOFError) as err:
             print(f"warning: cache {self.cache_dir} is corrupt ({err}); rebuilding", file=sys.stderr)
             return False
@@ -333,15 +358,16 @@ class VideoSkeleton:
         self.crop_boxes = boxes
         self.segments = segments
         self.transforms = transforms
+        self.mask_offsets = mask_offsets
         self.crop_size = meta["crop_size"]
         self.person_height = meta["person_height_px"]
         self._plates = {}
         return True
 
-    def _detect_all(self, cap, total):
-        """Pass 1: landmarks (relative to the frame), person mask (PNG, at most MASK_WIDTH wide),
-        background registration (segment, transform) of every frame_mod-th frame with a person,
-        and the plates of all of them. Only MediaPipe runs in this thread: the masks, the
+    def _detect_all(self, cap, total, masks):
+        """Pass 1: landmarks (relative to the frame), person mask (appended to `masks`, a
+        FrameMasks), background registration (segment, transform) of every frame_mod-th frame
+        with a person, and the plates of all of them. Only MediaPipe runs in this thread: the masks, the
         registration and the plates run in a worker thread a few frames behind (OpenCV and
         numpy release the GIL), on the picture area found in a few frames first."""
         frame_mod = self.settings["frame_mod"]
@@ -362,7 +388,8 @@ class VideoSkeleton:
             small = small_mask(mask, MASK_WIDTH)
             segment, transform = registrar.add(frame, (small > 127).astype(np.uint8))
             builder.add(frame, small, segment, transform)
-            return cv2.imencode(".png", small)[1], segment, transform
+            masks.append(cv2.imencode(".png", small)[1])
+            return segment, transform
 
         reset_video_tracking()
         ske = Skeleton()
@@ -394,18 +421,21 @@ class VideoSkeleton:
             raise UserError(f"cannot write the cache next to the video: {parent} is read-only; "
                             "copy the video to a writable folder")
         tmp_dir = os.path.join(parent, f".{os.path.basename(self.cache_dir)}.building-{os.getpid()}")
+        os.makedirs(tmp_dir)
+        frame_masks = FrameMasks(os.path.join(tmp_dir, "frame_masks.bin"))
         # The build runs its own threads (decoding, registration and plates, cutting); OpenCV's
         # pool inside each of them would only fight them for the cores.
         opencv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
-            found, frames_read, shape, active, builder = self._detect_all(cap, total)
+            found, frames_read, shape, active, builder = self._detect_all(cap, total, frame_masks)
+            frame_masks.finish_writing()
             considered = len(range(0, frames_read, self.settings["frame_mod"]))
             if not found:
                 raise UserError(f"no person found in any of the {frames_read} frames of {self.filename}")
             h, w = shape[:2]
             px = np.array([w, h], np.float32)
-            heights = [body_height(lm[:, :2] * px) for _, lm, _, _, _ in found]
+            heights = [body_height(lm[:, :2] * px) for _, lm, _, _ in found]
             person_height = float(np.median(heights))
             window = max(1, round(ZOOM_WINDOW_SECONDS * video_fps(cap) / self.settings["frame_mod"]))
             frame_heights = dict(zip((item[0] for item in found), person_heights(heights, window)))
@@ -418,9 +448,10 @@ class VideoSkeleton:
             by_index = {index: rest for index, *rest in found}
             jpeg = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
 
-            def cut_and_write(name, frame, lm, encoded, height):
+            def cut_and_write(k, frame, lm, height):
+                name = f"{k:06d}"
                 box = crop_box(lm[:, :2] * px, height)
-                mask = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+                mask = frame_masks.read(k)
                 crop_mask = cut_square(mask, box * (mask.shape[1] / w), crop_size)  # the mask is smaller
                 if not (cv2.imwrite(os.path.join(tmp_dir, "crops", name + ".jpg"), cut_square(frame, box, crop_size), jpeg)
                         and cv2.imwrite(os.path.join(tmp_dir, "masks", name + ".png"), crop_mask)):
@@ -437,8 +468,7 @@ class VideoSkeleton:
                     if index in by_index:
                         if len(jobs) >= CROP_BACKLOG:  # memory stays flat
                             jobs[-CROP_BACKLOG].result()
-                        lm, encoded = by_index[index][:2]
-                        jobs.append(cutting.submit(cut_and_write, f"{len(jobs):06d}", frame, lm, encoded,
+                        jobs.append(cutting.submit(cut_and_write, len(jobs), frame, by_index[index][0],
                                                    frame_heights[index]))
                 cut = [job.result() for job in jobs]
             all_plates = builder.finish()
@@ -446,12 +476,13 @@ class VideoSkeleton:
             if len(cut) != len(found):
                 raise UserError(f"{self.filename} could not be read a second time ({len(cut)} of {len(found)} frames)")
             boxes = [box for box, _ in cut]
-            segments = [segment for _, _, _, segment, _ in found]
+            segments = [segment for _, _, segment, _ in found]
             np.savez(os.path.join(tmp_dir, "skeletons.npz"), landmarks=np.array([lm for _, lm in cut], np.float32),
                      frame_index=np.array([item[0] for item in found], np.int64), crop_box=np.array(boxes, np.float32),
                      segment=np.array(segments, np.int64),
-                     transform=np.array([item[4] for item in found], np.float64))
-            save_frame_masks(os.path.join(tmp_dir, "frame_masks.npz"), [item[2] for item in found])
+                     transform=np.array([item[3] for item in found], np.float64),
+                     mask_offset=np.array(frame_masks.offsets, np.int64))
+            frame_masks.close()
             meta = dict(self.settings, count=len(boxes), frames_read=frames_read,
                         frames_considered=considered, frames_skipped=considered - len(boxes),
                         frame_width=w, frame_height=h, person_height_px=person_height,
@@ -464,6 +495,7 @@ class VideoSkeleton:
             self._swap_in(tmp_dir)
         finally:
             cv2.setNumThreads(opencv_threads)
+            frame_masks.close()
             cap.release()
             if os.path.exists(tmp_dir):
                 shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -226,3 +226,18 @@ def test_kill_9_during_checkpoint_writes_never_leaves_a_bad_checkpoint(tmp_path)
         assert (ckpt["state"]["w"] == ckpt["version"]).all()
     # a kill that lands inside a write leaves that write's temp file: some did
     assert any(name.startswith(".tmp-") for name in os.listdir(tmp_path))
+
+
+def test_the_bfloat16_autocast_path_trains_on_the_cpu(tmp_path):
+    """On CUDA the GAN trains under bfloat16 autocast; no GPU is at hand, but torch autocasts on
+    the CPU too, so the same code path runs here: convolutions in bfloat16, losses in float32."""
+    video, gen, data = tiny_setup("gan", tmp_path)
+    gen.autocast = True  # what a CUDA device sets
+    dtypes = []
+    first_conv = next(m for m in gen.G.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    losses = [gen.train_step(data.batch(np.arange(i % 2 * 4, i % 2 * 4 + 4))) for i in range(30)]
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert all(np.isfinite(list(step.values())).all() for step in losses)
+    assert np.mean([s["l1"] for s in losses[-5:]]) < np.mean([s["l1"] for s in losses[:5]])
+    assert all(p.dtype == torch.float32 for p in gen.G.parameters())  # the weights stay float32
