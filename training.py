@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -32,45 +33,91 @@ CHECKPOINT_FORMAT = 1
 
 
 # --- data ----------------------------------------------------------------------------------------
-class TargetData:
-    """The target's crops, skeleton drawings and normalised skeleton vectors at one size, as
-    tensors on the training device (uint8 images: 1,500 frames at 128 px take 150 MB); with
-    `plates`, also the plate behind each crop and the crop's person mask."""
+def default_memory_budget():
+    """An eighth of the machine's memory, in bytes (2 GB where it cannot be read): the training
+    data of a long video streams from the cache beyond it."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = 16 * 2 ** 30
+    return total // 8
 
-    def __init__(self, video_ske, indices, size, device, plates=None):
+
+class TargetData:
+    """The target's crops, skeleton drawings and normalised skeleton vectors at one size (with
+    `plates`, also the plate behind each crop and the crop's person mask), as uint8 tensors.
+
+    They live on the training device when they fit in `memory_budget` bytes (1,500 frames at
+    128 px with plates take 250 MB); beyond it (a long video) only the skeleton vectors do, and
+    each batch is read from the cache, the next one in a thread while the current one trains
+    (`batches`), so memory stays flat at any length."""
+
+    def __init__(self, video_ske, indices, size, device, plates=None, memory_budget=None):
         self.indices = np.asarray(indices)
-        images, drawings, vectors, backgrounds, masks = [], [], [], [], []
+        self.video_ske, self.size, self.device, self.plates = video_ske, size, device, plates
+        pictures = 3 if plates is not None else 2  # image, drawing (, background) and a mask
+        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None))
+        budget = default_memory_budget() if memory_budget is None else memory_budget
+        self.streamed = len(self.indices) * self.bytes_per_frame > budget
+        vectors = np.stack([video_ske.ske[i].reduced() for i in self.indices])
+        self.vectors = torch.from_numpy(normalize_reduced(vectors)).to(device)
+        self.arrays = None
+        if not self.streamed:
+            frames = [self.read(i) for i in tqdm(self.indices, desc="loading frames", unit="frame", leave=False)]
+            self.arrays = {key: torch.from_numpy(np.ascontiguousarray(np.stack([f[key] for f in frames]))).to(device)
+                           for key in frames[0]}
+
+    def read(self, i):
+        """Cached frame `i` as uint8 channels-first arrays at the training size (RGB)."""
+        size = self.size
         shrink = lambda im: cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
-        for i in tqdm(self.indices, desc="loading frames", unit="frame", leave=False):
-            images.append(shrink(video_ske.read_image(i))[:, :, ::-1].transpose(2, 0, 1))
-            drawings.append(video_ske.ske[i].drawn(size)[:, :, ::-1].transpose(2, 0, 1))
-            vectors.append(video_ske.ske[i].reduced())
-            if plates is not None:
-                backgrounds.append(plates.crop(i, video_ske.crop_boxes[i], size)[:, :, ::-1].transpose(2, 0, 1))
-                masks.append((shrink(video_ske.read_mask(i)) * 255 + 0.5).astype(np.uint8)[None])
-        as_tensor = lambda arrays: torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).to(device)  # noqa: E731
-        self.images, self.drawings = as_tensor(images), as_tensor(drawings)
-        self.vectors = torch.from_numpy(normalize_reduced(np.stack(vectors))).to(device)
-        self.backgrounds = as_tensor(backgrounds) if plates is not None else None
-        self.masks = as_tensor(masks) if plates is not None else None
+        frame = {"image": shrink(self.video_ske.read_image(i))[:, :, ::-1].transpose(2, 0, 1),
+                 "drawing": self.video_ske.ske[i].drawn(size)[:, :, ::-1].transpose(2, 0, 1)}
+        if self.plates is not None:
+            frame["background"] = self.plates.crop(i, self.video_ske.crop_boxes[i], size)[:, :, ::-1].transpose(2, 0, 1)
+            frame["mask"] = (shrink(self.video_ske.read_mask(i)) * 255 + 0.5).astype(np.uint8)[None]
+        return frame
 
     def __len__(self):
         return len(self.indices)
 
-    def batch(self, positions, augment=False, shift=0.04, scale=0.05):
+    def pictures(self, positions):
+        """uint8 tensors (image, drawing, and background, mask with plates) of the frames at
+        `positions`, from memory or, streamed, from the cache."""
+        if not self.streamed:
+            pos = torch.as_tensor(positions, device=self.arrays["image"].device)
+            return {key: array[pos] for key, array in self.arrays.items()}
+        frames = [self.read(self.indices[p]) for p in positions]
+        return {key: torch.from_numpy(np.ascontiguousarray(np.stack([f[key] for f in frames]))).to(self.device)
+                for key in frames[0]}
+
+    def batches(self, chunks, augment=False):
+        """`batch` of each list of positions in `chunks`, in order; streamed, the next chunk is read
+        in a thread while the current one trains (decoding JPEG and PNG releases the GIL)."""
+        if not self.streamed:
+            for chunk in chunks:
+                yield self.batch(chunk, augment)
+            return
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            upcoming = reader.submit(self.pictures, chunks[0]) if len(chunks) else None
+            for k, chunk in enumerate(chunks):
+                pictures = upcoming.result()
+                if k + 1 < len(chunks):
+                    upcoming = reader.submit(self.pictures, chunks[k + 1])
+                yield self.batch(chunk, augment, pictures)
+
+    def batch(self, positions, augment=False, pictures=None, shift=0.04, scale=0.05):
         """A training batch: drawing, vector and image (and background, mask) as float tensors
-        (images in [-1, 1], masks in [0, 1]).
+        (images in [-1, 1], masks in [0, 1]); `pictures`: their uint8 tensors, already read.
 
         Augmentation applies one random shift and scale to a sample's pictures alike, so pose,
         picture and background stay consistent; the normalised vector is invariant to both.
         """
-        pos = torch.as_tensor(positions, device=self.images.device)
-        pictures = {"image": self.images[pos].float() / 127.5 - 1, "drawing": self.drawings[pos].float() / 127.5 - 1}
-        if self.backgrounds is not None:
-            pictures["background"] = self.backgrounds[pos].float() / 127.5 - 1
-            pictures["mask"] = self.masks[pos].float() / 255
+        raw = self.pictures(positions) if pictures is None else pictures
+        pictures = {key: value.float() / 255 if key == "mask" else value.float() / 127.5 - 1
+                    for key, value in raw.items()}
         if augment:
-            n = len(pos)
+            n = len(positions)
             device = pictures["image"].device
             s = 1 + (torch.rand(n, device=device) * 2 - 1) * scale
             t = (torch.rand(n, 2, device=device) * 2 - 1) * shift * 2
@@ -83,7 +130,7 @@ class TargetData:
                     pictures[key] = F.grid_sample(picture + 1, grid, padding_mode="zeros", align_corners=False) - 1
                 else:
                     pictures[key] = F.grid_sample(picture, grid, padding_mode="border", align_corners=False)
-        return dict(pictures, vector=self.vectors[pos])
+        return dict(pictures, vector=self.vectors[torch.as_tensor(positions, device=self.vectors.device)])
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
@@ -167,6 +214,10 @@ def add_training_arguments(parser, default_size, default_epochs):
     parser.add_argument("--no-plates", action="store_true",
                         help="paint the whole crop, background included, instead of the person over the target's "
                              "background plate (the default when the video has one)")
+    parser.add_argument("--memory-budget", type=float, default=None,
+                        help="GB of training data held in memory; a larger target streams its frames from the "
+                             f"cache (default: an eighth of this machine's memory, {default_memory_budget() / 2 ** 30:.1f} GB; "
+                             "0 always streams)")
     parser.add_argument("--lambda-mask", type=float, default=10.0,
                         help="weight of the person-mask loss against MediaPipe's segmentation (default 10)")
     return parser
@@ -178,6 +229,8 @@ def prepare_run(args, generator_name, default_path):
         raise UserError("--epochs must be at least 1")
     if args.minutes is not None and args.minutes <= 0:
         raise UserError("--minutes must be positive")
+    if args.memory_budget is not None and args.memory_budget < 0:
+        raise UserError("--memory-budget must be 0 or more (GB)")
     if args.resume and args.fresh:
         raise UserError("--resume and --fresh contradict each other")
     path = args.out or default_path
@@ -249,15 +302,15 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
         while done < target_epochs and time.time() < deadline and not flag.stop:
             order = rng.permutation(shard)
             totals = {}
-            bar = tqdm(range(steps_per_epoch), desc=f"epoch {done + 1}", unit="step", leave=False,
-                       disable=not writer)
-            for step in bar:
+            chunks = [order[step * cfg["batch_size"]:(step + 1) * cfg["batch_size"]] for step in range(steps_per_epoch)]
+            bar = tqdm(zip(range(steps_per_epoch), data.batches(chunks, augment=True)), total=steps_per_epoch,
+                       desc=f"epoch {done + 1}", unit="step", leave=False, disable=not writer)
+            for step, batch in bar:
                 if minutes:
                     progress = (time.time() - start) / (minutes * 60)
                 else:
                     progress = (done + step / steps_per_epoch) / target_epochs
                 gen.set_lr_factor(lr_factor)
-                batch = data.batch(order[step * cfg["batch_size"]:(step + 1) * cfg["batch_size"]], augment=True)
                 losses = gen.train_step(batch)
                 gen.steps_done += 1
                 images_seen += cfg["batch_size"] * world_size
@@ -576,7 +629,11 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
                          device=device, world_size=world_size)
     gen.held_out_indices = held
     plates = video_ske.plates(len(train)) if gen.uses_plates else None
-    data = TargetData(video_ske, train, config["size"], device, plates=plates)
+    budget = None if args.memory_budget is None else args.memory_budget * 2 ** 30
+    data = TargetData(video_ske, train, config["size"], device, plates=plates, memory_budget=budget)
+    if rank == 0 and data.streamed:
+        print(f"{len(train)} training frames take {len(train) * data.bytes_per_frame / 2 ** 30:.1f} GB at "
+              f"{config['size']} px, over the memory budget: streaming them from the cache")
     log = print if rank == 0 else (lambda *a: None)
     done, stopped_by = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
                            sample_every=args.sample_every, rank=rank, world_size=world_size, seed=args.seed,

@@ -241,3 +241,33 @@ def test_the_bfloat16_autocast_path_trains_on_the_cpu(tmp_path):
     assert all(np.isfinite(list(step.values())).all() for step in losses)
     assert np.mean([s["l1"] for s in losses[-5:]]) < np.mean([s["l1"] for s in losses[:5]])
     assert all(p.dtype == torch.float32 for p in gen.G.parameters())  # the weights stay float32
+
+
+def test_streamed_training_data_gives_the_batches_held_in_memory(taichi_clip):
+    """Beyond the memory budget the frames are read from the cache batch by batch (the next
+    one in a thread): the batches are those the in-memory path gives."""
+    from VideoSkeleton import VideoSkeleton
+
+    video = VideoSkeleton(taichi_clip, verbose=False)
+    plates = video.plates(40)
+    cpu = torch.device("cpu")
+    held = TargetData(video, np.arange(40), 32, cpu, plates=plates)
+    streamed = TargetData(video, np.arange(40), 32, cpu, plates=plates, memory_budget=0)
+    assert not held.streamed and streamed.streamed and streamed.arrays is None
+    chunks = [np.array([3, 1, 4, 1]), np.array([5, 9, 2, 6]), np.array([39, 0, 7, 8])]
+    for a, b in zip(held.batches(chunks), streamed.batches(chunks)):
+        assert a.keys() == b.keys() == {"image", "drawing", "background", "mask", "vector"}
+        for key in a:
+            torch.testing.assert_close(a[key], b[key])
+    assert sum(1 for _ in streamed.batches(chunks[:2])) == 2
+
+
+def test_training_streams_a_target_over_the_budget(taichi_clip, tmp_path):
+    out = str(tmp_path / "gan.pt")
+    proc = run_script("GenGAN.py", taichi_clip, "--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "4",
+                      "--epochs", "1", "--memory-budget", "0", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "streaming them from the cache" in proc.stdout
+    assert load_checkpoint(out, "gan")["epochs"] == 1
+    assert "--memory-budget" in assert_one_line_error(
+        run_script("GenGAN.py", taichi_clip, "--memory-budget", "-1", "--out", out, "--fresh"))
