@@ -1,6 +1,12 @@
 """The main job: the target performs the source's moves, shown side by side.
 
-    python DanceDemo.py [--source VIDEO] [--target VIDEO] [--gen GEN_TYPE] [--out FILE] [--no-window]
+    python DanceDemo.py [--source VIDEO|CAMERA] [--target VIDEO] [--gen GEN_TYPE] [--out FILE] [--no-window] [--live]
+
+    from DanceDemo import DanceDemo
+    DanceDemo("data/demo_source.mp4", 4).draw()   # as the course's code calls it
+
+The source is a video file or a camera number (live: see LiveFrames; `--live` plays a file as a
+camera would deliver it).
 
 For each source frame: detect the skeleton, retarget it onto the target's body (Everybody
 Dance Now's pose normalisation adapted to our crops: the source's bone directions and relative

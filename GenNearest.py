@@ -37,7 +37,7 @@ class GenNearest:
         if len(self.indices) == 0:
             raise UserError("the nearest-neighbour generator needs at least one target frame")
         reduced = np.stack([video_ske.ske[i].reduced() for i in self.indices])
-        self.poses = normalize_reduced(reduced).reshape(len(self.indices), 13, 2)
+        self.poses = normalize_reduced(reduced).reshape(len(self.indices), 13, 2).astype(np.float32)
         self.output_size = output_size
         self.frame_numbers = np.array([video_ske.frame_index(i) for i in self.indices])
         self.frame_mod = video_ske.settings["frame_mod"]
@@ -50,8 +50,9 @@ class GenNearest:
 
     def distances(self, ske):
         """Mean joint distance (torso lengths) from `ske` to every cached frame."""
-        query = normalize_reduced(ske.reduced()[None]).reshape(13, 2)
-        return np.sqrt(((self.poses - query) ** 2).sum(axis=2)).mean(axis=1)
+        query = normalize_reduced(ske.reduced()[None]).reshape(13, 2).astype(np.float32)
+        difference = self.poses - query
+        return np.sqrt(np.einsum("njc,njc->nj", difference, difference)).mean(axis=1)
 
     def nearest_index(self, ske):
         """Position (in self.indices) of the chosen frame for `ske`."""

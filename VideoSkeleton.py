@@ -33,6 +33,7 @@ import shutil
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -395,6 +396,12 @@ class VideoSkeleton:
         ske = Skeleton()
         bar = tqdm(total=total or None, desc="detecting", unit="frame", disable=not self.verbose,
                    leave=False)
+        pending = deque()  # (index, landmarks, registration job) of the frames still being registered
+
+        def collect():
+            index, landmarks, job = pending.popleft()
+            found.append((index, landmarks, *job.result()))
+
         with ThreadPoolExecutor(max_workers=1) as registering:
             for index, frame in read_frames(cap, frame_mod):
                 if frame is None:
@@ -403,11 +410,12 @@ class VideoSkeleton:
                 frame_shape = frame.shape
                 ok, mask = ske.from_image_with_mask(frame, video=frame_mod <= 2)
                 if ok:
-                    if len(found) >= REGISTRATION_BACKLOG:  # memory stays flat
-                        found[-REGISTRATION_BACKLOG][2].result()
-                    found.append((index, ske.landmarks.copy(), registering.submit(register, frame, mask)))
+                    if len(pending) >= REGISTRATION_BACKLOG:  # memory stays flat
+                        collect()
+                    pending.append((index, ske.landmarks.copy(), registering.submit(register, frame, mask)))
                 bar.update(index + 1 - bar.n)
-            found = [(index, lm, *job.result()) for index, lm, job in found]
+            while pending:
+                collect()
         bar.close()
         reset_video_tracking()
         return found, frames_read, frame_shape, active, builder
@@ -458,7 +466,7 @@ class VideoSkeleton:
                     raise UserError(f"could not write the crops of {self.filename} to {tmp_dir}")
                 return box, frame_to_crop(lm, shape, box)
 
-            jobs = []
+            cut, jobs = [], deque()
             with ThreadPoolExecutor(max_workers=2) as cutting:
                 for index, frame in tqdm(read_frames(cap, self.settings["frame_mod"], found[-1][0] + 1),
                                          total=len(found), desc="cropping", unit="crop",
@@ -467,10 +475,10 @@ class VideoSkeleton:
                         break
                     if index in by_index:
                         if len(jobs) >= CROP_BACKLOG:  # memory stays flat
-                            jobs[-CROP_BACKLOG].result()
-                        jobs.append(cutting.submit(cut_and_write, len(jobs), frame, by_index[index][0],
+                            cut.append(jobs.popleft().result())
+                        jobs.append(cutting.submit(cut_and_write, len(cut) + len(jobs), frame, by_index[index][0],
                                                    frame_heights[index]))
-                cut = [job.result() for job in jobs]
+                cut.extend(job.result() for job in jobs)
             all_plates = builder.finish()
             cap.release()
             if len(cut) != len(found):

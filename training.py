@@ -62,10 +62,15 @@ class TargetData:
         vectors = np.stack([video_ske.ske[i].reduced() for i in self.indices])
         self.vectors = torch.from_numpy(normalize_reduced(vectors)).to(device)
         self.arrays = None
-        if not self.streamed:
-            frames = [self.read(i) for i in tqdm(self.indices, desc="loading frames", unit="frame", leave=False)]
-            self.arrays = {key: torch.from_numpy(np.ascontiguousarray(np.stack([f[key] for f in frames]))).to(device)
-                           for key in frames[0]}
+        if not self.streamed:  # filled in place: a list of frames stacked afterwards would need twice the memory
+            for k, i in enumerate(tqdm(self.indices, desc="loading frames", unit="frame", leave=False)):
+                frame = self.read(i)
+                if self.arrays is None:
+                    self.arrays = {key: torch.empty((len(self.indices),) + value.shape, dtype=torch.uint8)
+                                   for key, value in frame.items()}
+                for key, value in frame.items():
+                    self.arrays[key][k] = torch.from_numpy(np.ascontiguousarray(value))
+            self.arrays = {key: value.to(device) for key, value in self.arrays.items()}
 
     def read(self, i):
         """Cached frame `i` as uint8 channels-first arrays at the training size (RGB)."""
