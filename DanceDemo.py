@@ -616,8 +616,10 @@ class DanceDemo:
                  live=False, progress=True):
         self.source = source
         self.camera = camera_index(source)
+        # a bad source fails before the target's cache is built; an opened camera is kept for draw()
+        self.opened_camera = open_camera(self.camera) if self.camera is not None else None
         if self.camera is None:
-            open_video(source).release()  # a bad source fails before the target's cache is built
+            open_video(source).release()
         self.live = live or self.camera is not None
         self.target = VideoSkeleton(target)
         self.generators = GeneratorSwitch(self.target, gen_type)
@@ -662,7 +664,7 @@ class DanceDemo:
 
     def _frames(self):
         if self.camera is not None:
-            cap = open_camera(self.camera)
+            cap, self.opened_camera = self.opened_camera or open_camera(self.camera), None
             return LiveFrames(cap, video_fps(cap, default=30.0), paced=False)
         return open_frames(self.source, live=self.live)
 
