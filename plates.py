@@ -188,14 +188,18 @@ def active_area(frames):
 
 def masked_median(samples, valid):
     """Per-pixel median of uint8 `samples` (N x H x W x 3) over the samples where `valid`
-    (N x H x W) is True; (median image, number of valid samples per pixel)."""
-    values = samples.astype(np.uint16)
-    values[~valid] = 256  # sorts after every real value
+    (N x H x W) is True (the lower middle of an even count); (median image, number of valid
+    samples per pixel).
+
+    Invalid samples become 255 and sort last: the k-th smallest (k < the valid count) is then the
+    k-th smallest valid value, since where it falls among the 255s the valid one is 255 too. This
+    stays in uint8, twice as fast as sorting a wider type with a sentinel above 255."""
+    values = np.where(valid[..., None], samples, np.uint8(255))
     values.sort(axis=0)
     count = valid.sum(axis=0)
     middle = np.maximum(count - 1, 0) // 2
     median = np.take_along_axis(values, middle[None, :, :, None].repeat(3, axis=3), axis=0)[0]
-    return np.minimum(median, 255).astype(np.uint8), count
+    return median, count
 
 
 def fill_unseen(plate, unseen):
@@ -229,15 +233,16 @@ def build_plate(frames, persons, transforms, active):
     inside = np.zeros((h, w), np.uint8)
     inside[y0:y1, x0:x1] = 1
     grow = max(3, int(PERSON_DILATION * w) * 2 + 1)
-    warped, valid = [], []
-    for frame, person, transform in zip(frames, persons, transforms):
+    warped = np.empty((len(frames), size[1], size[0], 3), np.uint8)
+    valid = np.empty((len(frames), size[1], size[0]), np.uint8)
+    for k, (frame, person, transform) in enumerate(zip(frames, persons, transforms)):
         to_plate = np.array(transform, np.float64)
         to_plate[:, 2] -= low
         person = cv2.resize(person, (w, h), interpolation=cv2.INTER_NEAREST)
         seen = inside * (cv2.dilate(person, np.ones((grow, grow), np.uint8)) == 0)
-        warped.append(cv2.warpAffine(frame, to_plate, size, flags=cv2.INTER_LINEAR))
-        valid.append(cv2.warpAffine(seen, to_plate, size, flags=cv2.INTER_NEAREST) > 0)
-    plate, count = masked_median(np.stack(warped), np.stack(valid))
+        cv2.warpAffine(frame, to_plate, size, dst=warped[k], flags=cv2.INTER_LINEAR)
+        cv2.warpAffine(seen, to_plate, size, dst=valid[k], flags=cv2.INTER_NEAREST)
+    plate, count = masked_median(warped, valid > 0)
     unseen = count == 0
     return fill_unseen(plate, unseen), unseen, (float(low[0]), float(low[1]))
 
