@@ -378,13 +378,16 @@ def open_camera(index):
     return cap
 
 
+def camera_frames(cap):
+    return LiveFrames(cap, video_fps(cap, default=30.0), paced=False)
+
+
 def open_frames(source, live=False):
     """The frames of `source`: a camera number (live), or a video file (every frame; with
     `live`, played as if it were a camera)."""
     index = camera_index(source)
     if index is not None:
-        cap = open_camera(index)
-        return LiveFrames(cap, video_fps(cap, default=30.0), paced=False)
+        return camera_frames(open_camera(index))
     if live:
         cap = open_video(source)
         return LiveFrames(cap, video_fps(cap), paced=True)
@@ -663,9 +666,9 @@ class DanceDemo:
                 f"{1000 * self.stats.latencies[-1]:.0f} ms")
 
     def _frames(self):
-        if self.camera is not None:
-            cap, self.opened_camera = self.opened_camera or open_camera(self.camera), None
-            return LiveFrames(cap, video_fps(cap, default=30.0), paced=False)
+        if self.opened_camera is not None:  # opened by __init__; a second draw() opens it again
+            cap, self.opened_camera = self.opened_camera, None
+            return camera_frames(cap)
         return open_frames(self.source, live=self.live)
 
     def draw(self):

@@ -153,9 +153,8 @@ class FrameMasks:
 
     def __init__(self, path, offsets=None):
         self.path = path
-        self.writing = offsets is None
         self.offsets = [0] if offsets is None else [int(o) for o in offsets]
-        self.file = open(path, "wb" if self.writing else "rb")
+        self.file = open(path, "wb" if offsets is None else "rb")
         self.lock = threading.Lock()
 
     def append(self, png):
@@ -165,7 +164,7 @@ class FrameMasks:
     def finish_writing(self):
         """Close the file for writing and open it for reading."""
         self.file.close()
-        self.file, self.writing = open(self.path, "rb"), False
+        self.file = open(self.path, "rb")
 
     def read(self, i):
         """Mask i, uint8 (0-255)."""
@@ -273,8 +272,7 @@ class VideoSkeleton:
 
     def _load_or_build_plates(self, train_count):
         segments = self.segments[:train_count]
-        lengths = np.bincount(segments) if len(segments) else np.array([])
-        if train_count == 0 or np.mean(lengths[lengths > 0]) < plates.MIN_SEGMENT_FRAMES:
+        if not plates.holds_still(segments):
             print(f"warning: {self.filename}: the camera never holds still long enough for a background plate "
                   f"({len(np.unique(segments))} shots in {train_count} frames); the generators paint the whole "
                   "crop instead", file=sys.stderr)
@@ -496,7 +494,7 @@ class VideoSkeleton:
                         frame_width=w, frame_height=h, person_height_px=person_height,
                         median_crop_side_px=CROP_SCALE * person_height, video=os.path.basename(self.filename),
                         active_area=list(active), segments=int(segments[-1]) + 1)
-            if all_plates is not None:
+            if all_plates is not None and plates.holds_still(segments):  # else never used: see plates()
                 all_plates.save(os.path.join(tmp_dir, plates_folder(len(boxes))))
                 self._warn_unseen(all_plates)
             atomic_write_json(os.path.join(tmp_dir, "meta.json"), meta)

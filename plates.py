@@ -315,6 +315,14 @@ class PlateBuilder:
         return Plates(self.built, screen, self.active)
 
 
+def holds_still(segments):
+    """Whether frames with these segment ids are worth plates: the camera holds still for at
+    least MIN_SEGMENT_FRAMES frames per segment on average."""
+    lengths = np.bincount(segments) if len(segments) else np.array([], np.int64)
+    lengths = lengths[lengths > 0]
+    return len(lengths) > 0 and lengths.mean() >= MIN_SEGMENT_FRAMES
+
+
 def cut_square(frame, box, out_size):
     """The square `box` of `frame`, replicated at the borders, resized to out_size."""
     x0, y0, side = box

@@ -55,8 +55,8 @@ class TargetData:
     def __init__(self, video_ske, indices, size, device, plates=None, memory_budget=None):
         self.indices = np.asarray(indices)
         self.video_ske, self.size, self.device, self.plates = video_ske, size, device, plates
-        pictures = 3 if plates is not None else 2  # image, drawing (, background) and a mask
-        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None))
+        pictures = 3 if plates is not None else 2  # image, drawing (and background): 3 channels each
+        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None))  # + the 1-channel mask
         budget = default_memory_budget() if memory_budget is None else memory_budget
         self.streamed = len(self.indices) * self.bytes_per_frame > budget
         vectors = np.stack([video_ske.ske[i].reduced() for i in self.indices])
