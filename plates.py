@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 
 REGISTRATION_WIDTH = 480   # registration runs at this width (corners are plenty, and it is cheap)
+FLOW_WINDOW = (15, 15)     # optical flow: window and pyramid levels, up to ~28 px of motion from the keyframe
+FLOW_LEVELS = 2            # at registration size; beyond that the previous frame is tracked instead
 MIN_FEATURES = 20          # fewer background corners than this: the background is too plain to track
 MIN_INLIERS = 12           # a registration with fewer RANSAC inliers has failed
 MIN_INLIER_RATIO = 0.5
@@ -85,7 +87,8 @@ class Registrar:
         grey, corners, key_mask = key[0], key[1], key[2]
         if corners is None or len(corners) < MIN_FEATURES:
             return "still", 0
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(grey, current, corners, None, winSize=(21, 21), maxLevel=3)
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(grey, current, corners, None, winSize=FLOW_WINDOW,
+                                                    maxLevel=FLOW_LEVELS)
         ok = status.ravel() == 1
         src, dst = moved.reshape(-1, 2)[ok], corners.reshape(-1, 2)[ok]
         inside = (src[:, 0] >= 0) & (src[:, 1] >= 0) & (src[:, 0] < self.size[0]) & (src[:, 1] < self.size[1])
@@ -103,23 +106,26 @@ class Registrar:
         step = zoom_and_shift(src[inliers], dst[inliers])
         # Corners along a single edge (a floor line) or on a moving shadow can fake a motion: keep
         # it only if it explains the background better than a still camera does.
-        both = (key_mask > 0) & (current_mask > 0)
-        still_error = np.abs(current.astype(np.int16) - grey)[both].mean() if both.any() else 0.0
+        both = cv2.bitwise_and(key_mask, current_mask)
+        still_error = cv2.mean(cv2.absdiff(current, grey), mask=both)[0]
         moved = cv2.warpAffine(current, step, self.size, flags=cv2.INTER_LINEAR)
-        moved_error = np.abs(moved.astype(np.int16) - grey)[both].mean() if both.any() else 0.0
+        moved_error = cv2.mean(cv2.absdiff(moved, grey), mask=both)[0]
         if still_error <= moved_error + STILL_MARGIN:
             return "still", int(inliers.sum())
         return step, int(inliers.sum())
 
     def add(self, frame, person):
-        """(segment id, 2x3 transform from this frame's pixels to its reference's) of the next
-        frame; `person` is a uint8 mask (any size, non-zero = person) or None.
+        """(segment id, 2x3 transform from this frame's full-size pixels to its reference's) of
+        the next frame, given at any size (a smaller copy saves the shrinking); `person` is a
+        uint8 mask (any size, non-zero = person) or None.
 
         Background corners of a keyframe, whose transform to the reference is known, are
         tracked into each frame (KLT optical flow). A still camera thus stays exactly still, with
         no error adding up frame after frame; when the camera has moved on and the keyframe's
         corners fade, the frame (tracked from the previous one) becomes the next keyframe."""
-        grey = cv2.cvtColor(cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+        if frame.shape[1::-1] != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         mask = self.background(person)
         transform = None
         if self.keyframe is not None:
@@ -290,6 +296,10 @@ class PlateBuilder:
         self.samples.add((frame, person, transform))
         self.screen.add(frame)
 
+    def flush(self):
+        """Start building the last segment's plate now: no more frames will come."""
+        self._submit()
+
     def _submit(self):
         if self.samples is None:
             return
@@ -323,19 +333,39 @@ def holds_still(segments):
     return len(lengths) > 0 and lengths.mean() >= MIN_SEGMENT_FRAMES
 
 
+def shrink(image, size):
+    """A square image resized to `size` x `size`. OpenCV's INTER_AREA is slow at a fractional
+    factor (1.3 ms for 700 -> 256 px) and fast at a whole one, so a picture more than twice as
+    large is first brought to a whole multiple of `size` by linear interpolation and then averaged
+    down: 4x faster, within 49 dB of the direct resize."""
+    side = image.shape[0]
+    if side <= size:
+        return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+    factor = side // size
+    if factor >= 2 and side != factor * size:
+        image = cv2.resize(image, (factor * size, factor * size), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _span(start, length, limit):
+    """(lo, hi, before, after): the pixels [lo, hi) of a row or column of `limit` that cover
+    [start, start + length) once `before` and `after` replicated pixels are added (one edge
+    pixel when the span lies wholly outside)."""
+    lo = min(max(start, 0), limit - 1)
+    hi = max(min(start + length, limit), lo + 1)
+    before = min(max(0, lo - start), length - (hi - lo))
+    return lo, hi, before, length - before - (hi - lo)
+
+
 def cut_square(frame, box, out_size):
     """The square `box` of `frame`, replicated at the borders, resized to out_size."""
-    x0, y0, side = box
-    h, w = frame.shape[:2]
-    ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
-    iside = int(np.ceil(side))
-    pad_l, pad_t = max(0, -ix0), max(0, -iy0)
-    pad_r, pad_b = max(0, ix0 + iside - w), max(0, iy0 + iside - h)
-    if pad_l or pad_t or pad_r or pad_b:
-        frame = cv2.copyMakeBorder(frame, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
-    patch = frame[iy0 + pad_t: iy0 + pad_t + iside, ix0 + pad_l: ix0 + pad_l + iside]
-    interp = cv2.INTER_AREA if iside > out_size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (out_size, out_size), interpolation=interp)
+    iside = int(np.ceil(box[2]))
+    x0, x1, left, right = _span(int(np.floor(box[0])), iside, frame.shape[1])
+    y0, y1, top, bottom = _span(int(np.floor(box[1])), iside, frame.shape[0])
+    patch = frame[y0:y1, x0:x1]
+    if left or right or top or bottom:
+        patch = cv2.copyMakeBorder(patch, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    return shrink(patch, out_size)
 
 
 def crop_transform(box, size):
@@ -354,7 +384,7 @@ def plate_crop(plate, transform, box, size):
     crop_to_plate = compose(transform, crop_transform(box, work))
     out = cv2.warpAffine(plate, crop_to_plate, (work, work), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_REPLICATE)
-    return out if work == size else cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
+    return out if work == size else shrink(out, size)
 
 
 def composite(person, alpha, background):

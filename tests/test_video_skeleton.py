@@ -137,11 +137,11 @@ def test_interrupted_build_leaves_no_cache(karate_clip, tmp_path, monkeypatch):
     calls = {"n": 0}
     real = skeleton_module.Skeleton.from_image_with_mask
 
-    def flaky(self, image, video=False, segmentation=True):
+    def flaky(self, image, video=False, segmentation=True, smooth=True):
         calls["n"] += 1
-        if calls["n"] > 5:
+        if calls["n"] > 8:  # mid-detection (the first calls measure the body: detection_scale)
             raise KeyboardInterrupt
-        return real(self, image, video, segmentation)
+        return real(self, image, video, segmentation, smooth)
 
     monkeypatch.setattr(skeleton_module.Skeleton, "from_image_with_mask", flaky)
     with pytest.raises(KeyboardInterrupt):
