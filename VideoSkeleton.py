@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 import plates
 from plates import cut_square
-from common import UserError, atomic_write_json, open_video, run_cli, video_fps
+from common import UserError, atomic_write_json, lower_thread_priority, open_video, run_cli, video_fps
 from Skeleton import (L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, NOSE, R_ANKLE, R_HIP, R_KNEE,
                       R_SHOULDER, Skeleton, reset_video_tracking)
 
@@ -449,7 +449,7 @@ class VideoSkeleton:
             index, landmarks, job = pending.popleft()
             found.append((index, landmarks, *job.result()))
 
-        with ThreadPoolExecutor(max_workers=1) as registering:
+        with ThreadPoolExecutor(max_workers=1, initializer=lower_thread_priority) as registering:
             for index, frames in read_frames(cap, frame_mod, prepare=lambda frame: (frame, scaled(frame, scale))):
                 if frames is None:
                     frames_read = index

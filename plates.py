@@ -28,9 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from common import lower_thread_priority
+
 REGISTRATION_WIDTH = 480   # registration runs at this width (corners are plenty, and it is cheap)
-FLOW_WINDOW = (15, 15)     # optical flow: window and pyramid levels, up to ~28 px of motion from the keyframe
-FLOW_LEVELS = 2            # at registration size; beyond that the previous frame is tracked instead
+FLOW_WINDOW = (21, 21)     # optical flow: window and pyramid levels (up to ~40 px of motion from the keyframe
+FLOW_LEVELS = 2            # at registration size; beyond, the previous frame is tracked). A smaller window breaks on blocky video
 MIN_FEATURES = 20          # fewer background corners than this: the background is too plain to track
 MIN_INLIERS = 12           # a registration with fewer RANSAC inliers has failed
 MIN_INLIER_RATIO = 0.5
@@ -286,7 +288,7 @@ class PlateBuilder:
         self.built = {}
         self.segment, self.samples = None, None
         self.screen = Spread(SCREEN_SAMPLES if letterboxed else 1)
-        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pool = ThreadPoolExecutor(max_workers=1, initializer=lower_thread_priority)
         self.job = None
 
     def add(self, frame, person, segment, transform):
