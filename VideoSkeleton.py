@@ -110,9 +110,9 @@ def detection_scale(frames, frame_width):
     of the body height with the body 147 px tall, 0.43% at 123 px, 0.56% at 98 px), well under
     its own frame-to-frame jitter. Beyond that a large frame only costs time (converting it, and
     upsampling the segmentation to it: MediaPipe with segmentation runs 17% faster on 960x720
-    frames shrunk to 480x360). Frames are
-    never shrunk below MASK_WIDTH, the width the person masks are kept at, nor when the person is
-    not found in the probes (maybe small), nor by less than DETECTION_MIN_SHRINK."""
+    frames shrunk to 480x360). Frames are never shrunk below MASK_WIDTH, the width the person
+    masks are kept at, nor when the person is not found in the probes (maybe small), nor by less
+    than DETECTION_MIN_SHRINK."""
     heights = []
     for frame in frames[:: max(1, len(frames) // DETECTION_PROBES)][:DETECTION_PROBES]:
         ske = Skeleton()
@@ -516,7 +516,8 @@ class VideoSkeleton:
                 return box, frame_to_crop(lm, shape, box)
 
             cut, jobs = [], deque()
-            with ThreadPoolExecutor(max_workers=2) as cutting:
+            # at the plate thread's priority, so the last plate builds alongside
+            with ThreadPoolExecutor(max_workers=2, initializer=lower_thread_priority) as cutting:
                 for index, frame in tqdm(read_frames(cap, self.settings["frame_mod"], found[-1][0] + 1),
                                          total=len(found), desc="cropping", unit="crop",
                                          disable=not self.verbose, leave=False):

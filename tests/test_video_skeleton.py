@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import Skeleton as skeleton_module
-from conftest import assert_one_line_error, run_script, write_clip
+from conftest import assert_one_line_error, cut_clip, run_script, shared_video, write_clip
 from plates import cut_square
-from VideoSkeleton import CROP_SCALE, VideoSkeleton, body_height, crop_box
+from Skeleton import Skeleton, reset_video_tracking
+from VideoSkeleton import CROP_SCALE, VideoSkeleton, body_height, crop_box, detection_scale
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +186,48 @@ def test_bad_inputs_give_one_line_errors_and_no_cache(tmp_path, blank_clip):
 
 def test_bad_settings_are_refused(karate_clip):
     assert "frame-mod" in assert_one_line_error(run_script("VideoSkeleton.py", karate_clip, "--frame-mod", "0"))
+
+
+def test_large_frames_are_detected_shrunk_and_give_the_same_landmarks(tmp_path):
+    """A 960x720 real video: MediaPipe sees it at half size (the body stays over 140 px tall), and
+    the landmarks match those found in the full frames to a fraction of a percent of the body."""
+    clip = cut_clip(shared_video("taichi2.mp4"), tmp_path / "large.mp4", 300, 30)
+    vs = VideoSkeleton(clip, verbose=False)
+    assert vs.meta["detection_scale"] == pytest.approx(0.5)
+    assert vs.meta["mask_shape"] == [360, 480] and vs.read_mask(0).shape == (256, 256)
+    cap = cv2.VideoCapture(clip)
+    reset_video_tracking()
+    ske, shifts = Skeleton(), []
+    for i in range(vs.ske_count()):
+        ok, frame = cap.read()
+        assert ok and ske.from_image(frame, video=True)
+        x0, y0, side = vs.crop_boxes[i]
+        cached = vs.ske[i].landmarks[:, :2] * side + [x0, y0]  # crop -> frame pixels
+        full = ske.landmarks[:, :2] * [960, 720]
+        height = body_height(full)
+        shifts.append(np.median(np.linalg.norm(cached - full, axis=1)) / height)
+    reset_video_tracking()
+    assert np.median(shifts) < 0.006, np.median(shifts)
+
+
+def test_the_body_not_the_frame_sets_how_much_detection_shrinks():
+    """A 960x720 frame shrinks to the masks' 480 px; the same frame inside a 1920x1080 one shrinks
+    only until the body is 140 px tall; at a quarter size it is not shrunk at all; nor is a frame
+    with nobody in the probes."""
+    cap = cv2.VideoCapture(shared_video("taichi2.mp4"))
+    frames = [cap.read()[1] for _ in range(3)]
+    assert detection_scale(frames, 960) == pytest.approx(0.5)
+
+    def inside_large_frame(frame, size):
+        canvas = np.full((1080, 1920, 3), 90, np.uint8)
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        canvas[100:100 + size[1], 400:400 + size[0]] = small
+        return canvas
+
+    large = [inside_large_frame(f, (960, 720)) for f in frames]
+    heights = [body_height(s.landmarks[:, :2] * [1920, 1080]) for s in [Skeleton() for _ in large]
+               if s.from_image(large[0])]
+    assert detection_scale(large, 1920) == pytest.approx(140 / heights[0], rel=0.15)
+    assert 480 / 1920 < detection_scale(large, 1920) < 0.75
+    assert detection_scale([inside_large_frame(f, (240, 180)) for f in frames], 1920) == 1.0
+    assert detection_scale([np.full((720, 960, 3), 90, np.uint8)] * 3, 960) == 1.0
