@@ -31,8 +31,8 @@ import numpy as np
 from common import lower_thread_priority
 
 REGISTRATION_WIDTH = 480   # registration runs at this width (corners are plenty, and it is cheap)
-FLOW_WINDOW = (21, 21)     # optical flow: window and pyramid levels (up to ~40 px of motion from the keyframe
-FLOW_LEVELS = 2            # at registration size; beyond, the previous frame is tracked). A smaller window breaks on blocky video
+FLOW_WINDOW = (21, 21)     # optical flow window (px): a smaller one loses a still background in blocky video
+FLOW_LEVELS = 2            # pyramid levels: ~40 px of motion from the keyframe; beyond, the previous frame is tracked
 MIN_FEATURES = 20          # fewer background corners than this: the background is too plain to track
 MIN_INLIERS = 12           # a registration with fewer RANSAC inliers has failed
 MIN_INLIER_RATIO = 0.5

@@ -93,6 +93,21 @@ def test_a_still_camera_on_blocky_video_stays_one_shot(tmp_path):
     assert segments == {0}
 
 
+def test_shrink_matches_an_area_resize():
+    """The fast shrink (linear to a whole multiple, then area) against OpenCV's area resize."""
+    image = textured_background(900, 400)[:, :700][:400, :400]
+    for side in (400, 300, 257):
+        patch = cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR)
+        for size in (64, 128, 256):
+            if side <= size:
+                continue
+            fast = plates.shrink(patch, size).astype(np.float64)
+            area = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA).astype(np.float64)
+            assert fast.shape == area.shape == (size, size, 3)
+            psnr = 10 * np.log10(255 ** 2 / max(np.mean((fast - area) ** 2), 1e-9))
+            assert psnr > 52, (side, size, psnr)  # a plain linear resize: 37-50 dB here
+
+
 def test_masked_median_and_composite():
     samples = np.array([[[[10] * 3]], [[[200] * 3]], [[[30] * 3]], [[[20] * 3]]], np.uint8)
     valid = np.array([[[True]], [[False]], [[True]], [[True]]])
