@@ -32,12 +32,16 @@ from common import lower_thread_priority
 
 REGISTRATION_WIDTH = 480   # registration runs at this width (corners are plenty, and it is cheap)
 FLOW_WINDOW = (21, 21)     # optical flow window (px): a smaller one loses a still background in blocky video
-FLOW_LEVELS = 2            # pyramid levels: ~40 px of motion from the keyframe; beyond, the previous frame is tracked
+FLOW_LEVELS = 3            # pyramid levels: ~80 px of motion from the keyframe; beyond, the previous frame is tracked
 MIN_FEATURES = 20          # fewer background corners than this: the background is too plain to track
 MIN_INLIERS = 12           # a registration with fewer RANSAC inliers has failed
 MIN_INLIER_RATIO = 0.5
+RANSAC_THRESHOLD = 1.5     # px at registration size: a corner this close to where a motion puts it follows it
 ACTIVE_INSET = 0.02        # inside a letterbox, registration keeps this share of the width off the edge
-STILL_MARGIN = 0.5         # grey levels: a motion must explain the background this much better than none
+STILL_MARGIN = 0.5         # grey levels: a motion must explain the background this much better than none...
+STILL_SHIFT = 2.0          # ...unless it moves the frame's corners by this much (px at registration size)
+MOTION_SUPPORT = 2         # ...and this many times as many corners follow it as stayed put...
+MOTION_SPREAD = 0.05       # ...spread across their main direction by this share of the width (std)
 KEYFRAME_FADE = 0.5        # fewer of a keyframe's corners than this share still tracked: next keyframe
 PERSON_DILATION = 0.03     # the person mask grows by this fraction of the frame width (soft edges, shadow)
 PLATE_SAMPLES = 40         # frames per segment that the plate's median is taken over
@@ -99,21 +103,29 @@ class Registrar:
         src, dst = src[keep], dst[keep]
         if len(src) < MIN_INLIERS:
             return None, 0
-        matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.5)
+        matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_THRESHOLD)
         if matrix is None:
             return None, 0
         inliers = inliers.ravel().astype(bool)
         if inliers.sum() < MIN_INLIERS or inliers.mean() < MIN_INLIER_RATIO:
             return None, 0
         step = zoom_and_shift(src[inliers], dst[inliers])
-        # Corners along a single edge (a floor line) or on a moving shadow can fake a motion: keep
-        # it only if it explains the background better than a still camera does.
-        both = cv2.bitwise_and(key_mask, current_mask)
-        still_error = cv2.mean(cv2.absdiff(current, grey), mask=both)[0]
-        moved = cv2.warpAffine(current, step, self.size, flags=cv2.INTER_LINEAR)
-        moved_error = cv2.mean(cv2.absdiff(moved, grey), mask=both)[0]
-        if still_error <= moved_error + STILL_MARGIN:
-            return "still", int(inliers.sum())
+        # Corners along a single edge (a floor line), on a moving shadow, or on a smooth wall in
+        # compression noise can fake a motion. A large motion that many more corners follow than
+        # stayed put, spread over the picture rather than along one line, is taken as it is (on a
+        # plain wall a pan barely changes the picture, so a picture test would call it still);
+        # any other must explain the background clearly better than a still camera does.
+        stayed = int((np.abs(src - dst).max(axis=1) < RANSAC_THRESHOLD).sum())
+        across = np.sqrt(max(np.linalg.eigvalsh(np.cov(src[inliers].T))[0], 0.0))  # the inliers' narrow extent
+        frame_corners = np.array([[0, 0, 1], [self.size[0], 0, 1], [0, self.size[1], 1], [self.size[0], self.size[1], 1]])
+        large = np.abs(frame_corners @ step.T - frame_corners[:, :2]).max() >= STILL_SHIFT
+        if not (large and inliers.sum() >= MOTION_SUPPORT * max(stayed, 1) and across >= MOTION_SPREAD * self.size[0]):
+            both = cv2.bitwise_and(key_mask, current_mask)
+            still_error = cv2.mean(cv2.absdiff(current, grey), mask=both)[0]
+            moved = cv2.warpAffine(current, step, self.size, flags=cv2.INTER_LINEAR)
+            moved_error = cv2.mean(cv2.absdiff(moved, grey), mask=both)[0]
+            if still_error <= moved_error + STILL_MARGIN:
+                return "still", int(inliers.sum())
         return step, int(inliers.sum())
 
     def add(self, frame, person):
