@@ -68,39 +68,10 @@ def test_a_cut_starts_a_new_segment_and_a_plain_wall_stays_still():
     assert [registrar.add(wall, None)[0] for _ in range(3)] == [0, 0, 0]
 
 
-def test_a_still_camera_on_blocky_video_stays_one_shot(tmp_path):
-    """The shipped target re-encoded as MPEG-4 part 2 (blocky), the person masked by MediaPipe:
-    a tripod shot. Optical flow with too small a window lost the background here and cut it
-    into 17 'shots'."""
+def frames_and_person_masks(clip):
+    """Every frame of `clip` and MediaPipe's person mask of it (uint8, 1 = person), as the cache keeps it."""
     from Skeleton import Skeleton, reset_video_tracking
     from VideoSkeleton import mask_shape, small_mask
-    clip = cut_clip(os.path.join(REPO, "data", "demo_target.mp4"), tmp_path / "blocky.mp4", 140, 120)
-    cap = cv2.VideoCapture(clip)
-    registrar, segments = None, set()
-    reset_video_tracking()
-    ske = Skeleton()
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        found, mask = ske.from_image_with_mask(frame, video=True)
-        assert found
-        registrar = registrar or plates.Registrar(frame.shape)
-        segment, transform = registrar.add(frame, (small_mask(mask, mask_shape(frame.shape)) > 127).astype(np.uint8))
-        segments.add(segment)
-        assert np.allclose(transform, np.eye(2, 3))
-    reset_video_tracking()
-    assert segments == {0}
-
-
-def test_a_pan_over_a_plain_wall_is_followed(tmp_path):
-    """Real footage panning and zooming past a plain wall (taichi2.mp4 from 440): each 5-frame
-    step of the registration agrees with the motion measured directly between the two frames.
-    The picture test alone took this pan for a still camera after 20 px (a plain wall barely
-    changes) and the plate of the rest of the shot was off by 50 px."""
-    from Skeleton import Skeleton, reset_video_tracking
-    from VideoSkeleton import mask_shape, small_mask
-    clip = cut_clip(shared_video("taichi2.mp4"), tmp_path / "pan.mp4", 440, 200, scale=0.5)
     cap = cv2.VideoCapture(clip)
     frames, masks = [], []
     reset_video_tracking()
@@ -114,6 +85,28 @@ def test_a_pan_over_a_plain_wall_is_followed(tmp_path):
         frames.append(frame)
         masks.append((small_mask(mask, mask_shape(frame.shape)) > 127).astype(np.uint8))
     reset_video_tracking()
+    return frames, masks
+
+
+def test_a_still_camera_on_blocky_video_stays_one_shot(tmp_path):
+    """The shipped target re-encoded as MPEG-4 part 2 (blocky), the person masked by MediaPipe:
+    a tripod shot. Optical flow with too small a window lost the background here and cut it
+    into 17 'shots'."""
+    clip = cut_clip(os.path.join(REPO, "data", "demo_target.mp4"), tmp_path / "blocky.mp4", 140, 120)
+    frames, masks = frames_and_person_masks(clip)
+    registrar = plates.Registrar(frames[0].shape)
+    results = [registrar.add(f, m) for f, m in zip(frames, masks)]
+    assert {segment for segment, _ in results} == {0}
+    assert all(np.allclose(transform, np.eye(2, 3)) for _, transform in results)
+
+
+def test_a_pan_over_a_plain_wall_is_followed(tmp_path):
+    """Real footage panning and zooming past a plain wall (taichi2.mp4 from 440): each 5-frame
+    step of the registration agrees with the motion measured directly between the two frames.
+    The picture test alone took this pan for a still camera after 20 px (a plain wall barely
+    changes) and the plate of the rest of the shot was off by 50 px."""
+    clip = cut_clip(shared_video("taichi2.mp4"), tmp_path / "pan.mp4", 440, 200, scale=0.5)
+    frames, masks = frames_and_person_masks(clip)
     registrar = plates.Registrar(frames[0].shape)
     registrar.set_active_area(plates.active_area(frames[::10]))
     results = [registrar.add(f, m) for f, m in zip(frames, masks)]
