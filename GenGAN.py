@@ -20,15 +20,17 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from common import run_cli
+from cli import HelpFormatter, run_cli
+from network_generator import NetworkGenerator
 from networks import MultiscaleDiscriminator, UnetGenerator
-from training import NetworkGenerator, add_training_arguments, mask_loss, train_main
+from training import add_training_arguments, mask_loss, train_main
+
+DEFAULT_SIZE = 128
+DEFAULT_EPOCHS = 60
 
 
 class GenGAN(NetworkGenerator):
     name = "gan"
-    default_size = 128
-    default_epochs = 60
 
     def build(self, cfg):
         num_downs = cfg["size"].bit_length() - 3  # down to 4x4
@@ -121,23 +123,24 @@ class GenGAN(NetworkGenerator):
 
 def main():
     parser = argparse.ArgumentParser(
-        description="Train the conditional GAN (GEN_TYPE 4) on a target video; saves models/TARGET_gan.pt.")
-    add_training_arguments(parser, GenGAN.default_size, GenGAN.default_epochs)
-    parser.add_argument("--ngf", type=int, default=32, help="generator width (default 32)")
-    parser.add_argument("--max-ch", type=int, default=128, help="generator's widest layer (default 128)")
-    parser.add_argument("--ndf", type=int, default=32, help="discriminator width (default 32)")
-    parser.add_argument("--d-scales", type=int, default=2, help="discriminator scales (default 2)")
-    parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the L1 loss (default 100)")
+        description="Train the conditional GAN (GEN_TYPE 4) on a target video; saves models/TARGET_gan.pt.",
+        formatter_class=HelpFormatter)
+    add_training_arguments(parser, DEFAULT_SIZE, DEFAULT_EPOCHS)
+    parser.add_argument("--ngf", type=int, default=32, help="generator width")
+    parser.add_argument("--max-ch", type=int, default=128, help="generator's widest layer")
+    parser.add_argument("--ndf", type=int, default=32, help="discriminator width")
+    parser.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
+    parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the L1 loss")
     parser.add_argument("--lambda-gan", type=float, default=1.0,
-                        help="weight of the adversarial loss; 0 trains the U-Net on L1 alone (default 1)")
-    parser.add_argument("--lambda-fm", type=float, default=10.0, help="weight of feature matching (default 10)")
+                        help="weight of the adversarial loss; 0 trains the U-Net on L1 alone")
+    parser.add_argument("--lambda-fm", type=float, default=10.0, help="weight of feature matching")
     parser.add_argument("--ema-decay", type=float, default=0.999,
-                        help="EMA of the generator's weights used for generation; 0 disables (default 0.999)")
+                        help="EMA of the generator's weights used for generation; 0 disables")
     args = parser.parse_args()
     config = {"ngf": args.ngf, "max_ch": args.max_ch, "ndf": args.ndf, "d_scales": args.d_scales,
               "lambda_l1": args.lambda_l1, "lambda_gan": args.lambda_gan, "lambda_fm": args.lambda_fm,
               "ema_decay": args.ema_decay}
-    return train_main(GenGAN, GenGAN.name, GenGAN.default_size, GenGAN.default_epochs, args, config)
+    return train_main(GenGAN, GenGAN.name, DEFAULT_SIZE, DEFAULT_EPOCHS, args, config)
 
 
 if __name__ == "__main__":

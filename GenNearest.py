@@ -10,15 +10,15 @@ stretches of the real video instead of jumping between look-alike frames. Given 
 behind the pose, it puts the retrieved person (cut with the crop's segmentation) over it.
 """
 import argparse
-import os
 
-import cv2
 import numpy as np
 
-from common import UserError, run_cli
-from plates import composite
+from cli import HelpFormatter, UserError, run_cli
+from files import write_image
+from generator_api import Generator, Layers
+from geometry import resize
 from Skeleton import normalize_reduced
-from VideoSkeleton import VideoSkeleton, held_out_split
+from VideoSkeleton import VideoSkeleton
 
 # A candidate within this much of the best distance (relative + absolute, in torso lengths per
 # joint) counts as "nearly as close" for the temporal mode.
@@ -26,7 +26,7 @@ TEMPORAL_RELATIVE_SLACK = 0.15
 TEMPORAL_ABSOLUTE_SLACK = 0.03
 
 
-class GenNearest:
+class GenNearest(Generator):
     """Nearest-neighbour retrieval over the target's cached frames (optionally a subset)."""
 
     name = "nearest"
@@ -71,39 +71,32 @@ class GenNearest:
         when picked (about a millisecond): holding every crop would take 0.5 MB per frame."""
         i = int(self.indices[position])
         image, mask = self.video_ske.read_image(i), self.video_ske.read_mask(i)
-        if self.output_size and self.output_size != image.shape[0]:
-            size = (self.output_size, self.output_size)
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+        if self.output_size:
+            image, mask = resize(image, self.output_size), resize(mask, self.output_size, mask=True)
         return image, mask
 
     def layers(self, ske, background=None):
-        """(the closest cached crop, its person mask, `background` at the crop's size or None)."""
+        """The closest cached crop, its person mask, and `background` at the crop's size: with a
+        background, only the retrieved person (cut with its own mask) goes over it."""
         image, mask = self.picture(self.nearest_index(ske))
-        if background is not None and background.shape[0] != image.shape[0]:
-            size = image.shape[0]
-            background = cv2.resize(background, (size, size), interpolation=cv2.INTER_AREA)
-        return image, mask, background
-
-    def generate(self, ske, background=None):
-        """The cached crop (BGR uint8) whose skeleton is closest to `ske`; with `background` (the
-        plate crop behind the pose), only its person, cut with its own mask, over that."""
-        person, mask, background = self.layers(ske, background)
-        return person if background is None else composite(person, mask, background)
+        if background is not None:
+            background = resize(background, image.shape[0])
+        return Layers(image, mask, background)
 
 
 def main():
     parser = argparse.ArgumentParser(
         description="Self-check of the nearest-neighbour generator: query the held-out target "
-                    "frames against the others and write real | retrieved side by side.")
+                    "frames against the others and write real | retrieved side by side.",
+        formatter_class=HelpFormatter)
     parser.add_argument("target", help="the target video (its cache is built if missing)")
     parser.add_argument("--held-out", type=float, default=0.2,
-                        help="fraction of frames, at the end, used as queries (default 0.2)")
+                        help="fraction of frames, at the end, used as queries")
     parser.add_argument("--out", default="out/nearest_selfcheck.png", help="where to write the sheet")
     parser.add_argument("--temporal", action="store_true", help="use the temporal mode")
     args = parser.parse_args()
     vs = VideoSkeleton(args.target)
-    train, held = held_out_split(vs.ske_count(), args.held_out)
+    train, held = vs.split(args.held_out)
     if len(held) == 0:
         raise UserError("--held-out leaves no frame to query; use a fraction above 0")
     gen = GenNearest(vs, temporal=args.temporal, indices=train)
@@ -114,9 +107,7 @@ def main():
         errors.append(np.abs(image.astype(np.float32) - real).mean())
         if k % max(1, len(held) // 6) == 0 and len(rows) < 6:
             rows.append(np.hstack([real, image]))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    sheet = np.vstack(rows)
-    cv2.imwrite(args.out, sheet)
+    write_image(args.out, np.vstack(rows))
     print(f"{len(held)} held-out frames queried against {len(train)}: mean absolute pixel error "
           f"{np.mean(errors):.1f} / 255; real | retrieved written to {args.out}")
     return 0

@@ -17,24 +17,23 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from common import run_cli
+from cli import HelpFormatter, run_cli
+from network_generator import NetworkGenerator
 from networks import SkeletonDecoder, UnetGenerator
-from training import NetworkGenerator, add_training_arguments, mask_loss, train_main
+from training import add_training_arguments, mask_loss, train_main
 
 VARIANTS = ("ske", "image")
 DEFAULT_SIZES = {"ske": 64, "image": 128}
+DEFAULT_EPOCHS = 30
 
 
 class GenVanillaNN(NetworkGenerator):
-    default_epochs = 30
-
     def __init__(self, video_ske, load_from_file=True, variant="image", config=None, path=None, device=None,
                  world_size=1):
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.variant = variant
         self.name = f"vanilla-{variant}"
-        self.default_size = DEFAULT_SIZES[variant]
         super().__init__(video_ske, load_from_file, config, path, device, world_size)
 
     def build(self, cfg):
@@ -86,18 +85,18 @@ class GenVanillaNN(NetworkGenerator):
 def main():
     parser = argparse.ArgumentParser(
         description="Train a direct pose-to-image network (GEN_TYPE 2: --variant ske, 3: --variant image); "
-                    "saves models/TARGET_vanilla-VARIANT.pt.")
-    add_training_arguments(parser, "64 for ske, 128 for image", GenVanillaNN.default_epochs)
+                    "saves models/TARGET_vanilla-VARIANT.pt.", formatter_class=HelpFormatter)
+    add_training_arguments(parser, " or ".join(f"{s} for {v}" for v, s in DEFAULT_SIZES.items()), DEFAULT_EPOCHS)
     parser.add_argument("--variant", choices=VARIANTS, required=True,
                         help="ske: from the 26-value skeleton; image: from the drawn skeleton")
-    parser.add_argument("--ngf", type=int, default=32, help="network width (default 32)")
-    parser.add_argument("--max-ch", type=int, default=128, help="U-Net's widest layer, image variant (default 128)")
+    parser.add_argument("--ngf", type=int, default=32, help="network width")
+    parser.add_argument("--max-ch", type=int, default=128, help="U-Net's widest layer, image variant")
     parser.add_argument("--loss", choices=("l1", "mse"), default="l1",
-                        help="reconstruction loss (default l1; see the README for the comparison)")
+                        help="reconstruction loss (see the README for the comparison)")
     args = parser.parse_args()
     config = {"variant": args.variant, "ngf": args.ngf, "max_ch": args.max_ch, "loss": args.loss}
     return train_main(lambda *a, **kw: GenVanillaNN(*a, variant=args.variant, **kw), f"vanilla-{args.variant}",
-                      DEFAULT_SIZES[args.variant], GenVanillaNN.default_epochs, args, config)
+                      DEFAULT_SIZES[args.variant], DEFAULT_EPOCHS, args, config)
 
 
 if __name__ == "__main__":

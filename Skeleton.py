@@ -13,7 +13,8 @@ import sys
 import cv2
 import numpy as np
 
-from common import UserError, run_cli
+from cli import UserError, run_cli
+from geometry import resize
 
 NUM_LANDMARKS = 33
 # MediaPipe indices of the SPEC's reduced skeleton: nose, shoulders, elbows, wrists, hips,
@@ -22,6 +23,8 @@ REDUCED_JOINTS = [0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
 NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 0, 11, 12, 13, 14, 15, 16
 L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 23, 24, 25, 26, 27, 28
 FACE_POINTS = [2, 5, 7, 8, 9, 10]  # eyes, ears, mouth corners
+TORSO = (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP)
+REDUCED_TORSO = (1, 2, 7, 8)  # the same joints' positions in the reduced skeleton
 
 # (from, to, BGR colour). Left limbs are warm, right limbs cold, so that a network (or a person)
 # can tell a left arm from a right arm in a drawing; every bone has its own colour.
@@ -142,17 +145,6 @@ class Skeleton:
         mask = result.segmentation_mask if segmentation else None
         return True, mask
 
-    # --- conversions -------------------------------------------------------------------------
-    def to_array(self):
-        return self.landmarks.copy()
-
-    @classmethod
-    def from_array(cls, array):
-        return cls(array)
-
-    def xy(self):
-        return self.landmarks[:, :2].copy()
-
     def reduced(self):
         """The SPEC's 26-value vector: (x, y) of the 13 reduced joints."""
         return self.landmarks[REDUCED_JOINTS, :2].reshape(-1).copy()
@@ -165,32 +157,7 @@ class Skeleton:
 
     # --- geometry ----------------------------------------------------------------------------
     def torso_centre(self):
-        return self.landmarks[[L_SHOULDER, R_SHOULDER, L_HIP, R_HIP], :2].mean(axis=0)
-
-    def torso_length(self):
-        shoulders = self.landmarks[[L_SHOULDER, R_SHOULDER], :2].mean(axis=0)
-        hips = self.landmarks[[L_HIP, R_HIP], :2].mean(axis=0)
-        return float(np.linalg.norm(shoulders - hips))
-
-    def normalized_reduced(self):
-        """Reduced joints with translation and scale removed (torso centre at 0, torso length 1).
-
-        This is the form in which poses are compared, so that a shifted or slightly bigger pose
-        still matches; see `normalize_reduced` for the batched version.
-        """
-        return normalize_reduced(self.reduced()[None])[0]
-
-    def distance(self, other):
-        """Mean joint distance between the normalised reduced skeletons, in torso lengths."""
-        a = self.normalized_reduced().reshape(-1, 2)
-        b = other.normalized_reduced().reshape(-1, 2)
-        return float(np.linalg.norm(a - b, axis=1).mean())
-
-    def bounding_box(self):
-        """(x_min, y_min, x_max, y_max) of all 33 landmarks, in the skeleton's units."""
-        xy = self.landmarks[:, :2]
-        return (float(xy[:, 0].min()), float(xy[:, 1].min()),
-                float(xy[:, 0].max()), float(xy[:, 1].max()))
+        return torso_centre(self.landmarks[:, :2])
 
     # --- drawing -----------------------------------------------------------------------------
     def draw(self, image):
@@ -234,8 +201,7 @@ def detect_in_crop(crop_bgr, segmentation=False):
     """
     h, w = crop_bgr.shape[:2]
     size, border = CROP_DETECTION_SIZE, CROP_DETECTION_BORDER
-    interp = cv2.INTER_AREA if max(h, w) > size else cv2.INTER_CUBIC
-    image = cv2.resize(crop_bgr, (size, size), interpolation=interp)
+    image = resize(crop_bgr, size)
     padded = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT,
                                 value=(BORDER_GREY,) * 3)
     result = _process(padded, video=False, segmentation=segmentation)
@@ -248,16 +214,42 @@ def detect_in_crop(crop_bgr, segmentation=False):
     mask = None
     if segmentation and result.segmentation_mask is not None:
         mask = result.segmentation_mask[border:border + size, border:border + size]
-        mask = cv2.resize(np.ascontiguousarray(mask, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        mask = resize(np.ascontiguousarray(mask, np.float32), w, h, mask=True)
     return Skeleton(landmarks), mask
 
 
+def torso_centre(xy, torso=TORSO):
+    """The torso's centre, the midpoint of the shoulders' midpoint and the hips' midpoint, of
+    (..., joints, 2) arrays (`torso`: where the shoulders and hips are among the joints). It is
+    what crops are centred on and poses are compared around: unlike a bounding box it does not
+    move when an arm goes up."""
+    left_shoulder, right_shoulder, left_hip, right_hip = (xy[..., j, :] for j in torso)
+    return ((left_shoulder + right_shoulder) / 2 + (left_hip + right_hip) / 2) / 2
+
+
+def feet_level(xy):
+    """The lower ankle's y of (..., 33, 2) landmarks: where the person stands."""
+    return np.maximum(xy[..., L_ANKLE, 1], xy[..., R_ANKLE, 1])
+
+
+def body_height(xy):
+    """Nose to ankles along the bones, in the units of `xy` (33 x 2, aspect-correct): a size that a
+    squat or a bend does not shrink."""
+    shoulders = (xy[L_SHOULDER] + xy[R_SHOULDER]) / 2
+    hips = (xy[L_HIP] + xy[R_HIP]) / 2
+    legs = (np.linalg.norm(xy[L_HIP] - xy[L_KNEE]) + np.linalg.norm(xy[L_KNEE] - xy[L_ANKLE])
+            + np.linalg.norm(xy[R_HIP] - xy[R_KNEE]) + np.linalg.norm(xy[R_KNEE] - xy[R_ANKLE])) / 2
+    return float(np.linalg.norm(xy[NOSE] - shoulders) + np.linalg.norm(shoulders - hips) + legs)
+
+
 def normalize_reduced(reduced):
-    """Batched `Skeleton.normalized_reduced`: (N, 26) -> (N, 26)."""
+    """Reduced skeletons (N, 26) with translation and scale removed: torso centre at 0, torso
+    length (shoulders' midpoint to hips') 1. This is the form in which poses are compared, so
+    that a shifted or slightly bigger pose still matches."""
     joints = np.asarray(reduced, np.float32).reshape(len(reduced), 13, 2)
     shoulders = joints[:, 1:3].mean(axis=1)
     hips = joints[:, 7:9].mean(axis=1)
-    centre = (shoulders + hips) / 2
+    centre = torso_centre(joints, REDUCED_TORSO)
     scale = np.maximum(np.linalg.norm(shoulders - hips, axis=1), 1e-3)
     return ((joints - centre[:, None]) / scale[:, None, None]).reshape(len(reduced), 26)
 

@@ -21,7 +21,9 @@ import warnings
 
 import numpy as np
 
-from common import UserError, VideoWriter, atomic_write_bytes, run_cli
+from cli import HelpFormatter, UserError, run_cli
+from files import atomic_write_bytes
+from video_io import VideoWriter
 
 FPS = 25
 IMAGE_SIZE = 512
@@ -433,8 +435,7 @@ def render_video(path, actor, routine, frames=None, seed=0, size=IMAGE_SIZE, ver
 
     renderer = Renderer(actor, size)
     poses = routine_poses(routine, frames, seed)
-    tmp = f"{os.path.splitext(path)[0]}.rendering.mp4"
-    writer = VideoWriter(tmp, FPS, (size, size))
+    writer = VideoWriter(path, FPS, (size, size))  # the mp4 appears only when complete
     joints3d, joints2d = [], []
     start = time.time()
     try:
@@ -444,11 +445,8 @@ def render_video(path, actor, routine, frames=None, seed=0, size=IMAGE_SIZE, ver
             joints3d.append(kp3)
             joints2d.append(kp2)
         writer.close()
-        os.replace(tmp, path)  # the mp4 appears only when complete
     finally:
-        writer.close()
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        writer.discard()
     buf = io.BytesIO()
     np.savez_compressed(buf, joints3d=np.array(joints3d, np.float32), joints2d=np.array(joints2d, np.float32),
                         joint_names=np.array(COCO_NAMES), image_size=np.array([size, size]),
@@ -467,15 +465,15 @@ DEMO_DATA = [("data/demo_target.mp4", "maya", "target"), ("data/demo_source.mp4"
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Render a synthetic actor performing a scripted routine.")
+    parser = argparse.ArgumentParser(description="Render a synthetic actor performing a scripted routine.",
+                                     formatter_class=HelpFormatter)
     parser.add_argument("out", nargs="?", help="output mp4 (a ground-truth .npz is written beside it)")
-    parser.add_argument("--actor", choices=sorted(ACTORS), default="maya", help="who performs (default maya)")
-    parser.add_argument("--routine", choices=sorted(ROUTINES), default="target",
-                        help="which choreography (default target)")
+    parser.add_argument("--actor", choices=sorted(ACTORS), default="maya", help="who performs")
+    parser.add_argument("--routine", choices=sorted(ROUTINES), default="target", help="which choreography")
     parser.add_argument("--frames", type=int, default=None,
                         help="number of frames (default: the routine once through)")
     parser.add_argument("--seed", type=int, default=0, help="0: the routine as scripted; other: amplitudes varied")
-    parser.add_argument("--size", type=int, default=IMAGE_SIZE, help=f"frame side in pixels (default {IMAGE_SIZE})")
+    parser.add_argument("--size", type=int, default=IMAGE_SIZE, help="frame side in pixels")
     parser.add_argument("--demo-data", action="store_true",
                         help="re-render data/demo_target.mp4, demo_source.mp4 and demo_transfer_truth.mp4")
     args = parser.parse_args()

@@ -134,6 +134,3 @@ class MultiscaleDiscriminator(nn.Module):
             outputs.append(d(x))
         return outputs
 
-
-def count_parameters(module):
-    return sum(p.numel() for p in module.parameters())

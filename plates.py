@@ -1,15 +1,10 @@
-"""The target's background with the person removed ("plates"), and putting a person back on it.
+"""The target's background with the person removed ("plates"), and what it shows behind a crop.
 
 Most target videos come from a tripod or a steady hand, so the background is there to be taken,
 not generated (Liquid Warping GAN inpaints it once; vid2vid and Dance Dance Generation split
 foreground from background). A plate is built per *segment*, a stretch of the video whose
-background can be registered to one reference frame:
+background registration.py maps onto one reference frame:
 
-- Registration: corners of the background (person and letterbox masked out) of a keyframe,
-  tracked into each frame by optical flow and fitted with a zoom and a shift by RANSAC; a new
-  keyframe is taken when the camera has moved on, chained to the segment's first frame. It absorbs camera shake, pans and zooms. A frame that cannot be
-  tracked starts a new segment (a shot change). A background too plain to have corners (a
-  studio wall) is taken as still.
 - Plate: per pixel, the median of up to `PLATE_SAMPLES` frames of the segment, warped to the
   reference, over the pixels that are not person (nor letterbox). A pan makes the plate wider
   than a frame. Pixels never seen without the person are filled by inpainting and marked
@@ -23,187 +18,25 @@ segment reference's.
 import json
 import os
 import shutil
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
-from common import lower_thread_priority
+from cli import UserError
+from devices import lower_thread_priority
+from files import atomic_write_json
+from geometry import compose, crop_transform, cut_square, warp_crop
+from registration import PERSON_DILATION, is_letterboxed
 
-REGISTRATION_WIDTH = 480   # registration runs at this width (corners are plenty, and it is cheap)
-FLOW_WINDOW = (21, 21)     # optical flow window (px): a smaller one loses a still background in blocky video
-FLOW_LEVELS = 3            # pyramid levels: ~80 px of motion from the keyframe; beyond, the previous frame is tracked
-MIN_FEATURES = 20          # fewer background corners than this: the background is too plain to track
-MIN_INLIERS = 12           # a registration with fewer RANSAC inliers has failed
-MIN_INLIER_RATIO = 0.5
-RANSAC_THRESHOLD = 1.5     # px at registration size: a corner this close to where a motion puts it follows it
-ACTIVE_INSET = 0.02        # inside a letterbox, registration keeps this share of the width off the edge
-STILL_MARGIN = 0.5         # grey levels: a motion must explain the background this much better than none...
-STILL_SHIFT = 2.0          # ...unless it moves the frame's corners by this much (px at registration size)
-MOTION_SUPPORT = 2         # ...and this many times as many corners follow it as stayed put...
-MOTION_SPREAD = 0.05       # ...spread across their main direction by this share of the width (std)
-KEYFRAME_FADE = 0.5        # fewer of a keyframe's corners than this share still tracked: next keyframe
-PERSON_DILATION = 0.03     # the person mask grows by this fraction of the frame width (soft edges, shadow)
 PLATE_SAMPLES = 40         # frames per segment that the plate's median is taken over
 SCREEN_SAMPLES = 15        # frames the letterbox's median ("screen") is taken over
 MIN_SEGMENT_FRAMES = 10    # segments shorter than this on average: the camera moves too much for plates
-DARK_LEVEL = 40            # letterbox detection: a row or column mostly darker than this is a border
 
-
-class Registrar:
-    """Segments and transforms for a video's frames, fed in time order."""
-
-    def __init__(self, frame_shape):
-        h, w = frame_shape[:2]
-        self.scale = min(1.0, REGISTRATION_WIDTH / w)
-        self.size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
-        self.segment = -1
-        self.keyframe = None  # (grey image, background corners, background mask, transform to the reference)
-        self.previous = None  # (grey image, background mask, transform) of the previous frame
-        self.active = np.full((self.size[1], self.size[0]), 255, np.uint8)
-
-    def set_active_area(self, box):
-        """Only (x0, y0, x1, y1), in full-frame pixels, is the picture: a letterbox's titles
-        stay still while the camera moves, and must not vote."""
-        x0, y0, x1, y1 = (np.asarray(box, np.float64) * self.scale).round().astype(int)
-        self.active[:] = 0
-        if (x0, y0, x1, y1) != (0, 0) + self.size:
-            # the picture's own edge against the bars is a still corner too: keep clear of it
-            inset = max(2, round(ACTIVE_INSET * self.size[0]))
-            self.active[y0 + inset:y1 - inset, x0 + inset:x1 - inset] = 255
-        else:
-            self.active[:] = 255
-
-    def background(self, person):
-        mask = self.active.copy()
-        if person is not None:
-            grow = max(3, int(PERSON_DILATION * self.size[0]) * 2 + 1)
-            person = cv2.resize(person, self.size, interpolation=cv2.INTER_NEAREST)
-            mask[cv2.dilate(person, np.ones((grow, grow), np.uint8)) > 0] = 0
-        return mask
-
-    def corners(self, grey, mask):
-        return cv2.goodFeaturesToTrack(grey, maxCorners=400, qualityLevel=0.003, minDistance=5, mask=mask)
-
-    def track(self, key, current, current_mask):
-        """(zoom + shift (2x3, registration pixels) from `current` to keyframe `key` (grey,
-        corners, mask), inliers),
-        (None, 0) when the background cannot be followed, or ("still", 0) when the keyframe has
-        too few corners to follow anything."""
-        grey, corners, key_mask = key[0], key[1], key[2]
-        if corners is None or len(corners) < MIN_FEATURES:
-            return "still", 0
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(grey, current, corners, None, winSize=FLOW_WINDOW,
-                                                    maxLevel=FLOW_LEVELS)
-        ok = status.ravel() == 1
-        src, dst = moved.reshape(-1, 2)[ok], corners.reshape(-1, 2)[ok]
-        inside = (src[:, 0] >= 0) & (src[:, 1] >= 0) & (src[:, 0] < self.size[0]) & (src[:, 1] < self.size[1])
-        src, dst = src[inside], dst[inside]
-        keep = current_mask[src[:, 1].astype(int), src[:, 0].astype(int)] > 0
-        src, dst = src[keep], dst[keep]
-        if len(src) < MIN_INLIERS:
-            return None, 0
-        matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_THRESHOLD)
-        if matrix is None:
-            return None, 0
-        inliers = inliers.ravel().astype(bool)
-        if inliers.sum() < MIN_INLIERS or inliers.mean() < MIN_INLIER_RATIO:
-            return None, 0
-        step = zoom_and_shift(src[inliers], dst[inliers])
-        # Corners along a single edge (a floor line), on a moving shadow, or on a smooth wall in
-        # compression noise can fake a motion. A large motion that many more corners follow than
-        # stayed put, spread over the picture rather than along one line, is taken as it is (on a
-        # plain wall a pan barely changes the picture, so a picture test would call it still);
-        # any other must explain the background clearly better than a still camera does.
-        stayed = int((np.abs(src - dst).max(axis=1) < RANSAC_THRESHOLD).sum())
-        across = np.sqrt(max(np.linalg.eigvalsh(np.cov(src[inliers].T))[0], 0.0))  # the inliers' narrow extent
-        frame_corners = np.array([[0, 0, 1], [self.size[0], 0, 1], [0, self.size[1], 1], [self.size[0], self.size[1], 1]])
-        large = np.abs(frame_corners @ step.T - frame_corners[:, :2]).max() >= STILL_SHIFT
-        if not (large and inliers.sum() >= MOTION_SUPPORT * max(stayed, 1) and across >= MOTION_SPREAD * self.size[0]):
-            both = cv2.bitwise_and(key_mask, current_mask)
-            still_error = cv2.mean(cv2.absdiff(current, grey), mask=both)[0]
-            moved = cv2.warpAffine(current, step, self.size, flags=cv2.INTER_LINEAR)
-            moved_error = cv2.mean(cv2.absdiff(moved, grey), mask=both)[0]
-            if still_error <= moved_error + STILL_MARGIN:
-                return "still", int(inliers.sum())
-        return step, int(inliers.sum())
-
-    def add(self, frame, person):
-        """(segment id, 2x3 transform from this frame's full-size pixels to its reference's) of
-        the next frame, given at any size (a smaller copy saves the shrinking); `person` is a
-        uint8 mask (any size, non-zero = person) or None.
-
-        Background corners of a keyframe, whose transform to the reference is known, are
-        tracked into each frame (KLT optical flow). A still camera thus stays exactly still, with
-        no error adding up frame after frame; when the camera has moved on and the keyframe's
-        corners fade, the frame (tracked from the previous one) becomes the next keyframe."""
-        if frame.shape[1::-1] != self.size:
-            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        mask = self.background(person)
-        transform = None
-        if self.keyframe is not None:
-            step, inliers = self.track(self.keyframe, grey, mask)
-            if isinstance(step, str):
-                transform = self.keyframe[3]
-            elif step is not None:
-                transform = compose(self.keyframe[3], step)
-            if step is None or (not isinstance(step, str) and inliers < KEYFRAME_FADE * len(self.keyframe[1])):
-                if step is None:  # lost from the keyframe: try the previous frame, a smaller step
-                    previous_grey, previous_mask, previous_transform = self.previous
-                    step, _ = self.track((previous_grey, self.corners(previous_grey, previous_mask), previous_mask),
-                                         grey, mask)
-                    transform = (None if step is None else previous_transform if isinstance(step, str)
-                                 else compose(previous_transform, step))
-                if transform is not None:
-                    self.keyframe = (grey, self.corners(grey, mask), mask, transform)
-        if transform is None:  # the first frame, or a shot change
-            self.segment += 1
-            transform = np.eye(2, 3)
-            self.keyframe = (grey, self.corners(grey, mask), mask, transform)
-        self.previous = (grey, mask, transform)
-        return self.segment, to_full_resolution(transform, self.scale)
-
-
-def zoom_and_shift(src, dst):
-    """Least-squares zoom and shift taking points `src` to `dst`. A hand-held or panning camera
-    does not roll, and leaving rotation out keeps chained steps from drifting into one."""
-    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
-    scale = float(((src - src_mean) * (dst - dst_mean)).sum() / max(((src - src_mean) ** 2).sum(), 1e-9))
-    shift = dst_mean - scale * src_mean
-    return np.array([[scale, 0, shift[0]], [0, scale, shift[1]]])
-
-
-def compose(outer, inner):
-    """The 2x3 affine transform `outer` after `inner`."""
-    return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
-
-
-def invert(transform):
-    return cv2.invertAffineTransform(np.asarray(transform, np.float64))
-
-
-def to_full_resolution(transform, scale):
-    """A transform between registration-sized images -> the same between full frames."""
-    out = np.array(transform, np.float64)
-    out[:, 2] /= scale
-    return out
-
-
-def active_area(frames):
-    """(x0, y0, x1, y1) of the picture inside a letterbox (dark bars, maybe with titles), from
-    a few frames: rows and columns that are mostly dark in their median are the border."""
-    median = np.median(np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]), axis=0)
-    dark = median < DARK_LEVEL
-    rows = np.flatnonzero(dark.mean(axis=1) < 0.5)
-    cols = np.flatnonzero(dark.mean(axis=0) < 0.5)
-    h, w = median.shape
-    if len(rows) == 0 or len(cols) == 0:
-        return (0, 0, w, h)
-    x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-    if (x0, y0, x1, y1) == (0, 0, w, h):
-        return (0, 0, w, h)
-    return (x0 + 2, y0 + 2, x1 - 2, y1 - 2)  # the picture's edge rows are often darkened
+# One segment's plate: the background (BGR), where it was never seen without the person (bool),
+# and the reference-frame position of its pixel (0, 0) (a pan makes a plate start left of the frame).
+Plate = namedtuple("Plate", "image unseen origin")
 
 
 def masked_median(samples, valid):
@@ -238,11 +71,9 @@ def fill_unseen(plate, unseen):
 
 
 def build_plate(frames, persons, transforms, active):
-    """One segment's plate from (frame, person mask, transform to the reference) samples.
-
-    The plate covers everything the samples saw (a pan widens it past the reference frame):
-    returns (plate BGR, unseen mask bool, origin), where `origin` is the reference-frame position
-    of the plate's pixel (0, 0). Only the active area (inside a letterbox) is taken."""
+    """One segment's Plate from (frame, person mask, transform to the reference) samples. It
+    covers everything the samples saw (a pan widens it past the reference frame); only the active
+    area (inside a letterbox) is taken."""
     h, w = frames[0].shape[:2]
     x0, y0, x1, y1 = active
     corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64)
@@ -264,7 +95,7 @@ def build_plate(frames, persons, transforms, active):
         cv2.warpAffine(seen, to_plate, size, dst=valid[k], flags=cv2.INTER_NEAREST)
     plate, count = masked_median(warped, valid > 0)
     unseen = count == 0
-    return fill_unseen(plate, unseen), unseen, (float(low[0]), float(low[1]))
+    return Plate(fill_unseen(plate, unseen), unseen, (float(low[0]), float(low[1])))
 
 
 class Spread:
@@ -347,64 +178,12 @@ def holds_still(segments):
     return len(lengths) > 0 and lengths.mean() >= MIN_SEGMENT_FRAMES
 
 
-def shrink(image, size):
-    """A square image resized to `size` x `size`. OpenCV's INTER_AREA is slow at a fractional
-    factor (1.3 ms for 700 -> 256 px) and fast at a whole one, so a picture more than twice as
-    large is first brought to a whole multiple of `size` by linear interpolation and then averaged
-    down: 4x faster, within 49 dB of the direct resize."""
-    side = image.shape[0]
-    if side <= size:
-        return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
-    factor = side // size
-    if factor >= 2 and side != factor * size:
-        image = cv2.resize(image, (factor * size, factor * size), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def _span(start, length, limit):
-    """(lo, hi, before, after): the pixels [lo, hi) of a row or column of `limit` that cover
-    [start, start + length) once `before` and `after` replicated pixels are added (one edge
-    pixel when the span lies wholly outside)."""
-    lo = min(max(start, 0), limit - 1)
-    hi = max(min(start + length, limit), lo + 1)
-    before = min(max(0, lo - start), length - (hi - lo))
-    return lo, hi, before, length - before - (hi - lo)
-
-
-def cut_square(frame, box, out_size):
-    """The square `box` of `frame`, replicated at the borders, resized to out_size."""
-    iside = int(np.ceil(box[2]))
-    x0, x1, left, right = _span(int(np.floor(box[0])), iside, frame.shape[1])
-    y0, y1, top, bottom = _span(int(np.floor(box[1])), iside, frame.shape[0])
-    patch = frame[y0:y1, x0:x1]
-    if left or right or top or bottom:
-        patch = cv2.copyMakeBorder(patch, top, bottom, left, right, cv2.BORDER_REPLICATE)
-    return shrink(patch, out_size)
-
-
-def crop_transform(box, size):
-    """2x3 transform from a `size` px crop's pixels to the frame pixels of crop `box` (x0, y0,
-    side), rounded as cut_square rounds it."""
-    x0, y0, side = np.floor(box[0]), np.floor(box[1]), np.ceil(box[2])
-    s = side / size
-    return np.array([[s, 0, x0 + 0.5 * s - 0.5], [0, s, y0 + 0.5 * s - 0.5]])
-
-
 def plate_crop(plate, transform, box, size):
     """What the plate shows behind crop `box` of a frame whose pixels map to the plate's by
     `transform`: a `size` x `size` BGR image. A crop much larger than `size` is warped at its
     own resolution first and then shrunk by area, as the crops themselves are."""
     work = int(min(np.ceil(box[2]), 4 * size)) if box[2] > 1.5 * size else size
-    crop_to_plate = compose(transform, crop_transform(box, work))
-    out = cv2.warpAffine(plate, crop_to_plate, (work, work), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_REPLICATE)
-    return out if work == size else shrink(out, size)
-
-
-def composite(person, alpha, background):
-    """person * alpha + background * (1 - alpha), rounded; alpha is H x W in [0, 1]."""
-    a = np.ascontiguousarray(alpha, np.float32)
-    return cv2.blendLinear(np.ascontiguousarray(person), np.ascontiguousarray(background), a, 1 - a)
+    return warp_crop(plate, compose(transform, crop_transform(box, work)), size, work)
 
 
 class Plates:
@@ -415,33 +194,42 @@ class Plates:
     from the frames it scores."""
 
     def __init__(self, built, screen, active):
-        self.built = built  # segment -> (plate BGR, unseen bool mask, origin in reference pixels)
+        self.built = built  # segment -> Plate
         # A letterbox (and its titles) stays where it is on the screen while the camera moves: a
         # crop that reaches into it shows it, so plate crops take it from `screen` (the median
         # frame) outside the `active` picture area (x0, y0, x1, y1).
         self.screen = screen
         self.active = tuple(int(v) for v in active)
-        h, w = screen.shape[:2]
-        self.active_mask = np.zeros((h, w), np.uint8)
+        self.active_mask = np.zeros(screen.shape[:2], np.uint8)
         x0, y0, x1, y1 = self.active
         self.active_mask[y0:y1, x0:x1] = 255
-        self.letterboxed = self.active != (0, 0, w, h)
+        self.letterboxed = is_letterboxed(self.active, screen.shape)
         self.frame_segment = self.frame_transform = None
 
     def save(self, folder):
-        """Write the plates as PNGs and swap the folder into place whole."""
+        """Write the plates as PNGs and swap the folder into place whole; UserError when a file
+        cannot be written (the folder is then not there)."""
         tmp = f"{folder}.building-{os.getpid()}"
-        os.makedirs(tmp, exist_ok=True)
-        for segment, (plate, unseen, _) in self.built.items():
-            cv2.imwrite(os.path.join(tmp, f"plate_{segment:04d}.png"), plate)
-            cv2.imwrite(os.path.join(tmp, f"unseen_{segment:04d}.png"), unseen.astype(np.uint8) * 255)
-        cv2.imwrite(os.path.join(tmp, "screen.png"), self.screen)
-        with open(os.path.join(tmp, "segments.json"), "w") as f:
-            json.dump({"origins": {str(k): list(origin) for k, (_, _, origin) in self.built.items()},
-                       "active": list(self.active)}, f)
-        if os.path.exists(folder):
-            shutil.rmtree(folder)
-        os.rename(tmp, folder)
+        try:
+            os.makedirs(tmp, exist_ok=True)
+            pictures = {"screen.png": self.screen}
+            for segment, plate in self.built.items():
+                pictures[f"plate_{segment:04d}.png"] = plate.image
+                pictures[f"unseen_{segment:04d}.png"] = plate.unseen.astype(np.uint8) * 255
+            for name, picture in pictures.items():
+                if not cv2.imwrite(os.path.join(tmp, name), picture):
+                    raise UserError(f"cannot write the background plate {os.path.join(folder, name)} (is the disk full?)")
+            atomic_write_json(os.path.join(tmp, "segments.json"),
+                              {"origins": {str(k): list(plate.origin) for k, plate in self.built.items()},
+                               "active": list(self.active)})
+            if os.path.exists(folder):
+                shutil.rmtree(folder)
+            os.rename(tmp, folder)
+        except OSError as err:
+            raise UserError(f"cannot write the background plates to {folder}: {err.strerror}") from None
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def load(cls, folder):
@@ -459,13 +247,13 @@ class Plates:
                 unseen = cv2.imread(os.path.join(folder, f"unseen_{segment:04d}.png"), cv2.IMREAD_GRAYSCALE)
                 if plate is None or unseen is None or len(origin) != 2:
                     return None
-                built[segment] = (plate, unseen > 0, (float(origin[0]), float(origin[1])))
+                built[segment] = Plate(plate, unseen > 0, (float(origin[0]), float(origin[1])))
         except (OSError, ValueError, TypeError, KeyError):
             return None
         return cls(built, screen, saved["active"]) if built else None
 
     def unseen_share(self):
-        return float(np.mean([unseen.mean() for _, unseen, _ in self.built.values()]))
+        return float(np.mean([plate.unseen.mean() for plate in self.built.values()]))
 
     def for_frames(self, segments, transforms, train_count):
         """Assign a plate and transform to every cached frame (see the class docstring)."""
@@ -480,11 +268,11 @@ class Plates:
         return self
 
     def frame_to_plate(self, i):
-        """2x3 transform from cached frame `i`'s pixels to its plate's pixels, and the plate."""
-        plate, _, origin = self.built[int(self.frame_segment[i])]
+        """2x3 transform from cached frame `i`'s pixels to its plate's pixels, and the plate image."""
+        plate = self.built[int(self.frame_segment[i])]
         transform = self.frame_transform[i].copy()
-        transform[:, 2] -= origin
-        return transform, plate
+        transform[:, 2] -= plate.origin
+        return transform, plate.image
 
     def crop(self, i, box, size):
         """The plate behind crop `box` of cached frame `i`, at `size` px (with the letterbox where
@@ -493,10 +281,14 @@ class Plates:
         background = plate_crop(plate, transform, box, size)
         if not self.letterboxed:
             return background
-        inside = cut_square(self.active_mask, box, size) > 127
+        inside = cut_square(self.active_mask, box, size, mask=True) > 127
         return np.where(inside[:, :, None], background, cut_square(self.screen, box, size))
 
     def main_segment(self):
         """The segment with the most frames: the scene the demo plays in."""
         counts = np.bincount(self.frame_segment)
         return int(np.argmax(counts))
+
+    def main_plate(self):
+        """The Plate of the main segment."""
+        return self.built[self.main_segment()]

@@ -17,8 +17,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import UserError, device_name, select_device  # noqa: E402
-from DanceDemo import GEN_NAMES, DanceDemo, transfer  # noqa: E402
+from cli import UserError  # noqa: E402
+from devices import device_name, select_device  # noqa: E402
+from DanceDemo import DanceDemo  # noqa: E402
+from generators import GEN_TYPES  # noqa: E402
+from transfer import transfer  # noqa: E402
 from GenNearest import GenNearest  # noqa: E402
 from Skeleton import Skeleton, reset_video_tracking  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
@@ -96,11 +99,11 @@ def main():
         try:
             demo = DanceDemo(args.source, gen_type, target=args.target, out=out, show=False, progress=False)
         except UserError as err:  # a missing model is reported, not fatal
-            print(f"demo {GEN_NAMES[gen_type]:<14}: skipped ({err})")
+            print(f"demo {GEN_TYPES[gen_type]:<14}: skipped ({err})")
             continue
         for label, with_scene in (("crop", False), ("scene", True)) if demo.scene else (("crop", False),):
             fps = demo_fps(demo, with_scene)
-            print(f"demo with {GEN_NAMES[gen_type]:<14} ({label:<5}): {fps:6.1f} fps = {fps / mp_fps:.2f} x "
+            print(f"demo with {GEN_TYPES[gen_type]:<14} ({label:<5}): {fps:6.1f} fps = {fps / mp_fps:.2f} x "
                   "MediaPipe alone")
     ms, count = nearest_query_ms(target_vs)
     print(f"GenNearest query: {ms:.3f} ms per query on {count} cached frames (target < 0.5 ms)")

@@ -23,11 +23,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import device_name, select_device  # noqa: E402
-from Evaluate import fmt, person_masks, score  # noqa: E402
+from devices import device_name, select_device  # noqa: E402
+from metrics import person_masks, score  # noqa: E402
+from report import fmt  # noqa: E402
 from GenGAN import GenGAN  # noqa: E402
-from training import TargetData, fit  # noqa: E402
-from VideoSkeleton import VideoSkeleton, held_out_split  # noqa: E402
+from target_data import TargetData  # noqa: E402
+from training import fit  # noqa: E402
+from VideoSkeleton import VideoSkeleton  # noqa: E402
 
 RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_l1": 100.0, "lambda_gan": 1.0,
           "lambda_fm": 10.0, "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128,
@@ -45,7 +47,7 @@ def main():
     args = parser.parse_args()
     device = select_device()
     vs = VideoSkeleton(args.target, verbose=False)
-    train, held = held_out_split(vs.ske_count(), RECIPE["held_out"])
+    train, held = vs.split(RECIPE["held_out"])
     held = held[np.linspace(0, len(held) - 1, min(args.max_frames, len(held))).astype(int)]
     data = TargetData(vs, train, RECIPE["size"], device)
     skeletons = [vs.ske[i] for i in held]

@@ -14,8 +14,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from common import UserError, device_name, select_device  # noqa: E402
-from DanceDemo import GEN_NAMES, load_generator  # noqa: E402
+from cli import UserError  # noqa: E402
+from devices import device_name, select_device  # noqa: E402
+from generators import GEN_TYPES, load_generator  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
 
 
@@ -28,7 +29,7 @@ def main():
     skes = [vs.ske[i % vs.ske_count()] for i in range(args.frames)]
     print(f"machine: {device_name(select_device())}")
     default_threads = torch.get_num_threads()
-    for gen_type, name in GEN_NAMES.items():
+    for gen_type, name in GEN_TYPES.items():
         try:
             gen = load_generator(gen_type, vs, temporal=False)
         except UserError as err:

@@ -20,10 +20,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import UserError, device_name, select_device, video_fps  # noqa: E402
-from DanceDemo import GEN_NAMES, DanceDemo  # noqa: E402
+from cli import UserError  # noqa: E402
+from devices import device_name, select_device  # noqa: E402
+from video_io import video_fps  # noqa: E402
+from DanceDemo import DanceDemo  # noqa: E402
+from generators import GEN_TYPES  # noqa: E402
 from Skeleton import REDUCED_JOINTS, Skeleton, reset_video_tracking  # noqa: E402
-from VideoSkeleton import body_height  # noqa: E402
+from Skeleton import body_height  # noqa: E402
 
 
 def mediapipe_alone(source, smooth=True):
@@ -68,7 +71,7 @@ def main():
             demos[gen_type] = DanceDemo(args.source[0], gen_type, target=args.target, out=out, show=False,
                                         live=True, progress=False)
         except UserError as err:  # a missing model is reported, not fatal
-            print(f"{GEN_NAMES[gen_type]}: skipped ({err})")
+            print(f"{GEN_TYPES[gen_type]}: skipped ({err})")
     for source in args.source:
         cap = cv2.VideoCapture(source)
         fps, size = video_fps(cap), (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -84,7 +87,7 @@ def main():
             os.remove(out)
             stats = demo.stats
             total = stats.shown + stats.dropped
-            print(f"  {GEN_NAMES[gen_type]:<14} {stats.shown:4d} shown, {stats.dropped:3d} dropped "
+            print(f"  {GEN_TYPES[gen_type]:<14} {stats.shown:4d} shown, {stats.dropped:3d} dropped "
                   f"({stats.dropped / max(total, 1):5.1%}), {stats.fps():5.1f} fps, latency p50 "
                   f"{stats.latency_ms(50):4.0f} ms, p95 {stats.latency_ms(95):4.0f} ms")
 

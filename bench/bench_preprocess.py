@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import cv2  # noqa: E402
 
-from common import device_name, select_device  # noqa: E402
+from devices import device_name, select_device  # noqa: E402
 from Skeleton import Skeleton, reset_video_tracking  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
 

@@ -18,11 +18,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import open_video  # noqa: E402
-from Evaluate import psnr, ssim, ssim_person  # noqa: E402
-from plates import composite  # noqa: E402
-from plates import cut_square  # noqa: E402
-from VideoSkeleton import VideoSkeleton, held_out_split  # noqa: E402
+from video_io import open_video  # noqa: E402
+from metrics import psnr, ssim, ssim_person  # noqa: E402
+from geometry import composite, cut_square  # noqa: E402
+from VideoSkeleton import VideoSkeleton  # noqa: E402
 
 
 def main():
@@ -32,7 +31,7 @@ def main():
     parser.add_argument("--sizes", default="64,128,256", help="output sizes compared (default 64,128,256)")
     args = parser.parse_args()
     vs = VideoSkeleton(args.target, verbose=False)
-    _, held = held_out_split(vs.ske_count(), 0.2)
+    _, held = vs.split(0.2)
     held = held[np.linspace(0, len(held) - 1, min(args.frames, len(held))).astype(int)]
     wanted = {vs.frame_index(i): i for i in held}
     cap = open_video(args.target)

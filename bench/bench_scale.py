@@ -27,9 +27,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 
-from common import device_name, select_device  # noqa: E402
+from devices import device_name, select_device  # noqa: E402
 
 # Runs a script in this process and reports its peak resident memory on stderr when it exits.
 MEASURED = ("import atexit, resource, runpy, sys\n"

@@ -15,10 +15,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import device_name, select_device  # noqa: E402
+from devices import device_name, select_device  # noqa: E402
 from GenGAN import GenGAN  # noqa: E402
 from GenVanillaNN import GenVanillaNN  # noqa: E402
-from training import TargetData  # noqa: E402
+from target_data import TargetData  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
 
 BASE = {"ngf": 32, "max_ch": 128, "lr": 2e-4, "held_out": 0.0, "default_epochs": 1}

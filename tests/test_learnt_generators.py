@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from common import tensor_to_bgr
 from conftest import REPO, SyntheticPoses, assert_one_line_error, run_script
 from GenGAN import GenGAN
 from GenVanillaNN import GenVanillaNN
-from training import TargetData, load_checkpoint
+from checkpoints import load_checkpoint
+from network_generator import tensor_to_bgr
+from target_data import TargetData
 
 TINY = {"ngf": 8, "max_ch": 16, "lr": 2e-3, "batch_size": 4, "held_out": 0.0, "default_epochs": 1}
 TINY_GAN = dict(TINY, ndf=8, d_scales=2, lambda_l1=100.0, lambda_gan=1.0, lambda_fm=10.0, ema_decay=0.9)
@@ -194,7 +195,7 @@ def test_torchrun_two_cpu_ranks(taichi_clip, tmp_path):
 
 KEEP_SAVING = """
 import sys, torch
-from training import save_checkpoint
+from checkpoints import save_checkpoint
 path, version = sys.argv[1], 0
 while True:
     version += 1

@@ -1,5 +1,6 @@
 """DanceDemo as the course calls it, and live: a camera (or a file played as one) that drops the
 frames the pipeline misses, generators switched by key, a camera that stops."""
+import re
 import threading
 import time
 
@@ -8,20 +9,29 @@ import numpy as np
 import pytest
 
 import DanceDemo as dance_demo
-from common import UserError
+import frame_sources
+import generators
+from cli import UserError
 from conftest import assert_one_line_error, run_script
+from generator_api import Generator, Layers
+from transfer import transfer
 
 
-class Flat:
-    """A stand-in generator: a flat image of one level, optionally slow; counts its calls."""
+class Flat(Generator):
+    """A stand-in generator: an opaque person of one flat level over the background it is given,
+    optionally slow; counts its calls."""
+
+    name = "flat"
 
     def __init__(self, level, seconds=0.0):
         self.level, self.seconds, self.calls = level, seconds, 0
 
-    def generate(self, ske):
+    def layers(self, ske, background=None):
         self.calls += 1
         time.sleep(self.seconds)
-        return np.full((64, 64, 3), self.level, np.uint8)
+        size = 64 if background is None else background.shape[0]
+        person = np.full((size, size, 3), self.level, np.uint8)
+        return Layers(person, np.ones((size, size), np.float32), background)
 
 
 def frames_in(path):
@@ -48,9 +58,9 @@ def test_the_course_call_style_writes_the_video_and_returns_its_path(karate_clip
 def test_live_drops_the_frames_a_slow_pipeline_misses_and_never_reorders(karate_clip, taichi_clip):
     from VideoSkeleton import VideoSkeleton
 
-    frames = dance_demo.open_frames(karate_clip, live=True)
+    frames = frame_sources.open_frames(karate_clip, live=True)
     slow = Flat(100, seconds=0.15)  # ~6 fps against a 25 fps clip
-    indices = [step.index for step in dance_demo.transfer(frames, VideoSkeleton(taichi_clip, verbose=False), slow)]
+    indices = [step.index for step in transfer(frames, VideoSkeleton(taichi_clip, verbose=False), slow)]
     assert frames.captured == 40 and frames.dropped > 10
     assert len(indices) + frames.dropped == 40  # every frame is either shown or dropped
     assert (np.diff(indices) > 0).all()  # in capture order
@@ -62,13 +72,17 @@ def test_a_live_run_reports_what_it_showed_and_records_it(karate_clip, taichi_cl
     demo = dance_demo.DanceDemo(karate_clip, 1, target=taichi_clip, out=out, show=False, live=True,
                                 progress=False)
     demo.generators.loaded[1] = Flat(100, seconds=0.1)
-    demo.scene = None
+    assert demo.scene is not None  # the target in its own scene, as users see it
     demo.draw()
     stats = demo.stats
     assert stats.dropped > 0 and stats.shown + stats.dropped == 40
     assert frames_in(out) == stats.shown
     assert 0 < stats.latency_ms(50) <= stats.latency_ms(95) < 2000
-    assert "dropped" in stats.summary() and "p95" in stats.summary()
+    shown, dropped, fps, p50, p95 = map(float, re.findall(
+        r"(\d+) frames shown, (\d+) dropped .*?, ([\d.]+) fps, latency p50 (\d+) ms, p95 (\d+) ms", stats.summary())[0])
+    assert (shown, dropped) == (stats.shown, stats.dropped)
+    assert fps == pytest.approx(stats.fps(), abs=0.06) and 1 < fps < 25
+    assert p50 == round(stats.latency_ms(50)) and p95 == round(stats.latency_ms(95))
 
 
 def test_keys_switch_generators_loading_each_once(karate_clip, taichi_clip, tmp_path, monkeypatch, capsys):
@@ -80,7 +94,7 @@ def test_keys_switch_generators_loading_each_once(karate_clip, taichi_clip, tmp_
         loads.append(gen_type)
         return Flat(50 * gen_type)
 
-    monkeypatch.setattr(dance_demo, "load_generator", fake_load)
+    monkeypatch.setattr(generators, "load_generator", fake_load)
     demo = dance_demo.DanceDemo(karate_clip, 1, target=taichi_clip, out=str(tmp_path / "keys.mp4"),
                                 show=False, progress=False)
     assert demo.gen_type == 1 and loads == [1]
@@ -104,13 +118,12 @@ def test_keys_switch_generators_loading_each_once(karate_clip, taichi_clip, tmp_
     demo.generators.loaded[2] = second
     calls_before = first.calls
 
-    def generate_and_press(ske):
+    def layers_and_press(ske, background=None):
         if first.calls - calls_before == 10:
             demo.handle_key(ord("2"))
-        return Flat.generate(first, ske)
+        return Flat.layers(first, ske, background)
 
-    first.generate = generate_and_press
-    demo.scene = None
+    first.layers = layers_and_press
     demo.draw()
     assert first.calls - calls_before in (10, 11) and second.calls >= 28
     demo.handle_key(ord("q"))
@@ -146,11 +159,10 @@ def test_a_camera_that_stops_ends_the_run_and_keeps_the_recording(karate_clip, t
     shots = [cap.read()[1] for _ in range(12)]
     cap.release()
     monkeypatch.setattr(dance_demo, "open_camera", lambda index: StallingCamera(shots))
-    monkeypatch.setattr(dance_demo.LiveFrames, "stall_seconds", 0.5)
+    monkeypatch.setattr(frame_sources.LiveFrames, "stall_seconds", 0.5)
     out = str(tmp_path / "camera.mp4")
     demo = dance_demo.DanceDemo(0, 1, target=taichi_clip, out=out, show=False, progress=False)
     assert demo.live
-    demo.scene = None
     started = time.perf_counter()
     assert demo.draw() == out
     assert time.perf_counter() - started < 10
@@ -165,5 +177,5 @@ def test_a_missing_camera_is_a_one_line_error():
 
 @pytest.mark.parametrize("source", [0, "3"])
 def test_camera_numbers_are_recognised(source):
-    assert dance_demo.camera_index(source) == int(source)
-    assert dance_demo.camera_index("data/demo_source.mp4") is None
+    assert frame_sources.camera_index(source) == int(source)
+    assert frame_sources.camera_index("data/demo_source.mp4") is None

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from Evaluate import flicker, pose_scores, psnr, score, ssim, ssim_person
+from metrics import flicker, pose_scores, psnr, score, ssim, ssim_person
 from Skeleton import Skeleton, detect_in_crop
 
 
@@ -90,7 +90,7 @@ def tight_crop(image, ske, margin=0.05, size=128):
     """The square around the person's landmarks, `margin` of its side on each side: a person who
     fills the image."""
     n = image.shape[0]
-    x0, y0, x1, y1 = ske.bounding_box()
+    (x0, y0), (x1, y1) = ske.landmarks[:, :2].min(axis=0), ske.landmarks[:, :2].max(axis=0)
     side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
     left, top = int(max(0, ((x0 + x1) / 2 - side / 2) * n)), int(max(0, ((y0 + y1) / 2 - side / 2) * n))
     crop = image[top:top + int(side * n), left:left + int(side * n)]

@@ -6,7 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
+import geometry
 import plates
+import registration
 from conftest import REPO, cut_clip, shared_video, write_clip
 
 
@@ -39,7 +41,7 @@ def panning_frames(count=30, step=6, width=320, height=240):
 
 def test_registration_follows_a_pan_and_the_plate_removes_the_person():
     frames, masks, pans, scene = panning_frames()
-    registrar = plates.Registrar(frames[0].shape)
+    registrar = registration.Registrar(frames[0].shape)
     results = [registrar.add(f, m) for f, m in zip(frames, masks)]
     assert {segment for segment, _ in results} == {0}
     for (_, transform), pan in zip(results, pans):
@@ -60,18 +62,18 @@ def test_registration_follows_a_pan_and_the_plate_removes_the_person():
 def test_a_cut_starts_a_new_segment_and_a_plain_wall_stays_still():
     frames, masks, _, _ = panning_frames(count=6)
     other = textured_background(seed=5)[:240, :320]
-    registrar = plates.Registrar(frames[0].shape)
+    registrar = registration.Registrar(frames[0].shape)
     segments = [registrar.add(f, m)[0] for f, m in zip(frames + [other, other], masks + [None, None])]
     assert segments == [0] * 6 + [1, 1]
     wall = np.full((240, 320, 3), 180, np.uint8)
-    registrar = plates.Registrar(wall.shape)
+    registrar = registration.Registrar(wall.shape)
     assert [registrar.add(wall, None)[0] for _ in range(3)] == [0, 0, 0]
 
 
 def frames_and_person_masks(clip):
     """Every frame of `clip` and MediaPipe's person mask of it (uint8, 1 = person), as the cache keeps it."""
     from Skeleton import Skeleton, reset_video_tracking
-    from VideoSkeleton import mask_shape, small_mask
+    from cache_builder import mask_shape, small_mask
     cap = cv2.VideoCapture(clip)
     frames, masks = [], []
     reset_video_tracking()
@@ -94,7 +96,7 @@ def test_a_still_camera_on_blocky_video_stays_one_shot(tmp_path):
     into 17 'shots'."""
     clip = cut_clip(os.path.join(REPO, "data", "demo_target.mp4"), tmp_path / "blocky.mp4", 140, 120)
     frames, masks = frames_and_person_masks(clip)
-    registrar = plates.Registrar(frames[0].shape)
+    registrar = registration.Registrar(frames[0].shape)
     results = [registrar.add(f, m) for f, m in zip(frames, masks)]
     assert {segment for segment, _ in results} == {0}
     assert all(np.allclose(transform, np.eye(2, 3)) for _, transform in results)
@@ -107,12 +109,12 @@ def test_a_pan_over_a_plain_wall_is_followed(tmp_path):
     changes) and the plate of the rest of the shot was off by 50 px."""
     clip = cut_clip(shared_video("taichi2.mp4"), tmp_path / "pan.mp4", 440, 200, scale=0.5)
     frames, masks = frames_and_person_masks(clip)
-    registrar = plates.Registrar(frames[0].shape)
-    registrar.set_active_area(plates.active_area(frames[::10]))
+    registrar = registration.Registrar(frames[0].shape)
+    registrar.set_active_area(registration.active_area(frames[::10]))
     results = [registrar.add(f, m) for f, m in zip(frames, masks)]
     assert {segment for segment, _ in results} == {0}
     grey = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
-    x0, y0, x1, y1 = plates.active_area(frames[::10])
+    x0, y0, x1, y1 = registration.active_area(frames[::10])
     h, w = grey[0].shape
     box = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64)
     errors = []
@@ -141,7 +143,7 @@ def test_shrink_matches_an_area_resize():
         for size in (64, 128, 256):
             if side <= size:
                 continue
-            fast = plates.shrink(patch, size).astype(np.float64)
+            fast = geometry.resize(patch, size).astype(np.float64)
             area = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA).astype(np.float64)
             assert fast.shape == area.shape == (size, size, 3)
             psnr = 10 * np.log10(255 ** 2 / max(np.mean((fast - area) ** 2), 1e-9))
@@ -157,15 +159,15 @@ def test_masked_median_and_composite():
     background = np.zeros((4, 4, 3), np.uint8)
     alpha = np.zeros((4, 4), np.float32)
     alpha[:2] = 1
-    out = plates.composite(person, alpha, background)
+    out = geometry.composite(person, alpha, background)
     assert (out[:2] == 200).all() and (out[2:] == 0).all()
 
 
 def test_the_cache_has_masks_and_plates_that_match_the_real_background(karate_clip):
-    from VideoSkeleton import VideoSkeleton, held_out_split
+    from VideoSkeleton import VideoSkeleton
 
     vs = VideoSkeleton(karate_clip, verbose=False)
-    train, held = held_out_split(vs.ske_count(), 0.25)
+    train, held = vs.split(0.25)
     made = vs.plates(len(train))
     assert made is not None and vs.plates(len(train)) is made  # built once
     for i in (0, held[-1]):
@@ -199,29 +201,30 @@ def test_the_cache_build_makes_the_plates_of_all_frames_as_a_split_would(karate_
     decoding of the same frames, and using them decodes nothing."""
     import shutil
 
-    import VideoSkeleton as video_skeleton
+    import cache_builder
+    from VideoSkeleton import VideoSkeleton
 
-    vs = video_skeleton.VideoSkeleton(karate_clip, verbose=False)
-    folder = os.path.join(vs.cache_dir, video_skeleton.plates_folder(vs.ske_count()))
+    vs = VideoSkeleton(karate_clip, verbose=False)
+    folder = os.path.join(vs.cache_dir, cache_builder.plates_folder(vs.ske_count()))
     assert os.path.isdir(folder)
     with monkeypatch.context() as patched:
-        patched.setattr(video_skeleton, "read_frames", None)  # any decoding would fail
+        patched.setattr(cache_builder, "read_frames", None)  # any decoding would fail
         built_while_reading = vs.plates()
     shutil.rmtree(folder)
     vs._plates = {}
     built_again = vs.plates()
     assert built_while_reading.built.keys() == built_again.built.keys()
-    for segment, (plate, unseen, origin) in built_again.built.items():
-        np.testing.assert_array_equal(plate, built_while_reading.built[segment][0])
-        assert origin == built_while_reading.built[segment][2]
+    for segment, plate in built_again.built.items():
+        np.testing.assert_array_equal(plate.image, built_while_reading.built[segment].image)
+        assert plate.origin == built_while_reading.built[segment].origin
 
 
 def test_a_video_of_cuts_has_no_plate_and_still_trains(karate_clip, taichi_clip, tmp_path, capsys):
     """Shots of two videos cut every 3 frames: no background holds still; a warning says what is
     done instead, the GAN trains without plates, and the demo shows crops."""
-    from DanceDemo import make_scene
-    from VideoSkeleton import VideoSkeleton
     from conftest import run_script
+    from retarget import make_scene
+    from VideoSkeleton import VideoSkeleton
 
     def frames(path, size=(320, 240)):
         cap = cv2.VideoCapture(path)
@@ -254,9 +257,9 @@ def test_generators_paint_a_person_and_a_mask_over_the_plate(taichi_clip, tmp_pa
     soft mask over the background it is given; without (--no-plates, or a checkpoint from
     before plates) it paints the whole crop, and the demo pastes that as it is."""
     from conftest import run_script, standing_skeleton
-    from DanceDemo import Retargeter, make_scene
     from GenVanillaNN import GenVanillaNN
-    from plates import composite
+    from geometry import composite
+    from retarget import Retargeter, make_scene
     from VideoSkeleton import VideoSkeleton
 
     common = ["--variant", "image", "--size", "32", "--ngf", "8", "--batch-size", "4", "--epochs", "1"]

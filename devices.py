@@ -1,0 +1,39 @@
+"""Where work runs: the torch device (CUDA, else Apple MPS, else the CPU), and background threads
+that give way to the thread doing the real-time work."""
+import os
+import platform
+import sys
+import threading
+
+
+def select_device():
+    """CUDA, else Apple MPS, else CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device):
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def lower_thread_priority():
+    """Make the calling thread give way to the process's other threads (Linux, where each
+    thread has its own nice value; elsewhere nothing changes). Background work, such as
+    registering frames and building plates while MediaPipe reads a video, then fills the cores
+    MediaPipe leaves idle instead of slowing MediaPipe down."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:
+            pass
