@@ -30,7 +30,7 @@ from cli import HelpFormatter, UserError, run_cli
 from devices import device_name, select_device
 from files import atomic_write_bytes, atomic_write_json, make_folder, write_image
 from generators import GEN_TYPES, TrainedOnHeldOut, check_gen_type, load_generator
-from geometry import crop_box, cut_square, frame_to_crop, resize
+from geometry import composite, crop_box, cut_square, frame_to_crop, resize
 from metrics import flicker, mean_of, person_masks, psnr, real_floor, score, ssim
 from report import contact_sheet, markdown_table, table
 from retarget import make_scene
@@ -67,6 +67,22 @@ def timed_generate(gen, skeletons, backgrounds):
     return out, (time.perf_counter() - start) * 1000 / len(skeletons)
 
 
+def native_outputs(gen, skeletons, backgrounds, size):
+    """Every output at `size` px (the cached crops' native size), where `gen` can give its person
+    that sharp (Layers.sharper), composited over the plate crop as `generate` does; None when it
+    cannot."""
+    gen.reset()
+    out = []
+    for ske, background in zip(skeletons, backgrounds):
+        layers = gen.layers(ske, background)
+        sharp = None if layers.sharper is None else layers.sharper(size)
+        if sharp is None or sharp.person.shape[0] != size:
+            return None
+        out.append(sharp.person if sharp.alpha is None or background is None
+                   else composite(sharp.person, sharp.alpha, resize(background, size)))
+    return out
+
+
 def floors(real, skeletons, results):
     """The `real` rows: MediaPipe's floor at every size a generator was scored at."""
     sizes = sorted({r["size"] for r in results.values()} | {REFERENCE_SIZE})
@@ -91,7 +107,7 @@ def evaluate_held_out(video_ske, gen_types, held_out, explicit, max_frames):
     plates = video_ske.plates(len(train))
     backgrounds = ([plates.crop(i, video_ske.crop_boxes[i], video_ske.crop_size) for i in held] if plates
                    else [None] * len(held))
-    results, notes, outputs = {}, {}, {}
+    results, notes, outputs, native = {}, {}, {}, {}
     for gen_type in gen_types:
         name = GEN_TYPES[gen_type]
         gen, why = make_generator(gen_type, video_ske, train, held, explicit)
@@ -102,8 +118,12 @@ def evaluate_held_out(video_ske, gen_types, held_out, explicit, max_frames):
         generated, ms = timed_generate(gen, skeletons, backgrounds)
         results[name] = score(generated, skeletons, ms, real=real, masks=masks)
         outputs[name] = generated
+        sharp = native_outputs(gen, skeletons, backgrounds, video_ske.crop_size)
+        if sharp is not None:
+            native[name] = score(sharp, skeletons, None, real=real, masks=masks)
+    native_rows = {f"real@{video_ske.crop_size}": real_floor(real, skeletons, video_ske.crop_size), **native} if native else {}
     scored = {"results": {**floors(real, skeletons, results), **results}, "notes": notes, "outputs": outputs,
-              "real": real, "frames": len(held), "person_share": person_share(masks)}
+              "real": real, "frames": len(held), "person_share": person_share(masks), "native": native_rows}
     return scored, len(train)
 
 
@@ -286,8 +306,14 @@ def main():
               "## Held-out frames", "", markdown_table(held["results"], held["notes"]), "",
               "![contact sheet](contact_sheet.png)", ""]
     print(f"held-out frames ({describe(held)}):\n" + table(held["results"], held["notes"]))
+    if held["native"]:
+        print(f"\nthe same held-out frames at the crops' native size ({video_ske.crop_size} px), for the generators "
+              "that can make it:\n" + table(held["native"], {}))
+        report += [f"### The same frames at the crops' native size ({video_ske.crop_size} px)", "",
+                   "For the generators that can give the person that sharp (the target's own pixels).", "",
+                   markdown_table(held["native"], {}), ""]
     sheet = contact_sheet(held["real"], held["outputs"])
-    results = {"held_out": held["results"],
+    results = {"held_out": held["results"], **({"held_out_native": held["native"]} if held["native"] else {}),
                "meta": {"target": args.target, "split": {"held_out": args.held_out, "train_frames": int(train_count)},
                         "frames_scored": {"held_out": held["frames"]}, "person_share": {"held_out": held["person_share"]},
                         "device": device, "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -1,17 +1,27 @@
-"""GEN_TYPE 4: a conditional GAN from the drawn skeleton to the target's image.
+"""GEN_TYPE 4: a conditional GAN that makes the target in a pose, from the drawn skeleton and the
+target's own pixels warped into the pose.
 
     python GenGAN.py TARGET_VIDEO [--epochs N | --minutes M] [--size PX] [--held-out F] [--resume]
     torchrun --nproc_per_node N GenGAN.py TARGET_VIDEO ...     # data-parallel (NCCL on GPUs, gloo on CPUs)
 
-pix2pix's recipe with pix2pixHD's ingredients that need no downloaded weights:
-- generator: a U-Net (networks.UnetGenerator) on the skeleton drawing, upsampling by nearest +
-  convolution (no checkerboard); its exponential moving average (EMA) is what `generate` uses.
-  With background plates (the default when the target video has them, see plates.py) it also
-  sees the plate crop behind the pose and paints only the person and a soft mask, composited
-  over the plate; the mask is pulled towards MediaPipe's segmentation (--lambda-mask);
+pix2pix's recipe with pix2pixHD's ingredients that need no downloaded weights, around an exemplar:
+- generator: a U-Net (networks.UnetGenerator), upsampling by nearest + convolution (no
+  checkerboard); its exponential moving average (EMA) is what `generate` uses. It sees the
+  skeleton drawing, the plate crop behind the pose (with background plates, the default when the
+  target video has them: it paints only the person and a soft mask, pulled towards MediaPipe's
+  segmentation by --lambda-mask), and the exemplar: the closest training frame of the target,
+  warped into the pose part by part (pose_warp.py). With `--exemplar refine` (the default) it outputs
+  a small flow that resamples the exemplar, its own pixels for what the exemplar lacks and a
+  per-pixel choice between the two (network_generator.py), so the person is made of real pixels
+  wherever they fit; `--exemplar input` only shows it the exemplar; `--exemplar none` is the
+  generator from the drawing alone.
 - discriminator: PatchGANs at two scales conditioned on the drawing, LSGAN loss;
-- generator loss: L1 to the real frame (lambda 100) + adversarial + discriminator feature
-  matching (lambda 10); Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
+- generator loss: adversarial + discriminator feature matching (lambda 10) + the image losses of
+  losses.py: with an exemplar to refine, the nearest-neighbour L1 (a sharp pixel slightly off
+  is not punished) and L1 at a quarter of the resolution (colours and layout); otherwise L1 to
+  the real frame (lambda 100). Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
+Training pairs look like use: a frame's exemplar is the closest training frame more than
+--exemplar-window seconds away from it, never a held-out frame.
 On CUDA the forward passes run in bfloat16 autocast (mixed precision).
 """
 import argparse
@@ -20,10 +30,11 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from cli import HelpFormatter, run_cli
-from network_generator import NetworkGenerator
+from cli import HelpFormatter, UserError, run_cli
+from losses import coarse_l1, mask_loss, nearest_l1
+from network_generator import EXEMPLAR_MODES, NetworkGenerator, input_channels, output_channels
 from networks import MultiscaleDiscriminator, UnetGenerator
-from training import add_training_arguments, mask_loss, train_main
+from training import add_training_arguments, train_main
 
 DEFAULT_SIZE = 128
 DEFAULT_EPOCHS = 60
@@ -34,10 +45,11 @@ class GenGAN(NetworkGenerator):
 
     def build(self, cfg):
         num_downs = cfg["size"].bit_length() - 3  # down to 4x4
-        plates = bool(cfg.get("plates"))
-        self.G = UnetGenerator(in_ch=6 if plates else 3, out_ch=4 if plates else 3, num_downs=num_downs,
-                               ngf=cfg["ngf"], max_ch=cfg["max_ch"]).to(
-            self.device, memory_format=self.memory_format)
+        self.G = UnetGenerator(in_ch=input_channels(cfg), out_ch=output_channels(cfg), num_downs=num_downs,
+                               ngf=cfg["ngf"], max_ch=cfg["max_ch"])
+        if cfg.get("exemplar") == "refine":
+            start_from_the_exemplar(self.G.up[-2])
+        self.G.to(self.device, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.D = MultiscaleDiscriminator(in_ch=6, ndf=cfg["ndf"], num_scales=cfg["d_scales"]).to(
             self.device, memory_format=self.memory_format)
@@ -57,10 +69,7 @@ class GenGAN(NetworkGenerator):
                 "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def network_input(self, batch):
-        """The drawing, and with plates the plate crop behind it: the generator sees what it paints over."""
-        if self.uses_plates:
-            return torch.cat([batch["drawing"], batch["background"]], 1)
-        return batch["drawing"]
+        return self.image_input(batch)
 
     def forward(self, batch):
         self.G_ema.eval()
@@ -69,13 +78,24 @@ class GenGAN(NetworkGenerator):
     def inference_network(self):
         return self.G_ema
 
+    def image_loss(self, fake, real):
+        """The weighted image losses of the config (see the module docstring)."""
+        cfg = self.config
+        loss = cfg["lambda_l1"] * F.l1_loss(fake, real)
+        if cfg.get("lambda_nn"):
+            loss = loss + cfg["lambda_nn"] * nearest_l1(fake, real, cfg["nn_window"])
+        if cfg.get("lambda_coarse"):
+            loss = loss + cfg["lambda_coarse"] * coarse_l1(fake, real)
+        return loss
+
     def optimise(self, batch):
         cfg = self.config
         x, real = batch["drawing"], batch["image"]
         self.G.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.G_train(self.network_input(batch))
-            fake = self.composited(out.float(), batch)
+        decoded = self.decode(out.float(), batch)
+        fake = self.composited(out.float(), batch)
         losses = {}
         use_gan = cfg["lambda_gan"] > 0
         if use_gan:
@@ -89,26 +109,27 @@ class GenGAN(NetworkGenerator):
             loss_d.backward()
             self.opt_d.step()
             losses["d"] = loss_d.item()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            loss_l1 = F.l1_loss(fake.float(), real)
-            loss_mask = mask_loss(out, batch)
-            loss_g = cfg["lambda_l1"] * loss_l1 + cfg.get("lambda_mask", 0.0) * loss_mask
-            if use_gan:
+        loss_mask = mask_loss(decoded.alpha, batch)
+        loss_g = self.image_loss(fake, real) + cfg.get("lambda_mask", 0.0) * loss_mask
+        if use_gan:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 pred_fake = self.D_train(torch.cat([x, fake], 1))
                 loss_adv = sum(F.mse_loss(f[-1].float(), torch.ones_like(f[-1].float()))
                                for f in pred_fake) / len(pred_fake)
                 loss_fm = sum(F.l1_loss(ff.float(), fr.detach().float())
                               for f, r in zip(pred_fake, pred_real) for ff, fr in zip(f[:-1], r[:-1]))
                 loss_fm = loss_fm / (len(pred_fake) * (len(pred_fake[0]) - 1))
-                loss_g = loss_g + cfg["lambda_gan"] * loss_adv + cfg["lambda_fm"] * loss_fm
-                losses.update(gan=loss_adv.item(), fm=loss_fm.item())
+            loss_g = loss_g + cfg["lambda_gan"] * loss_adv + cfg["lambda_fm"] * loss_fm
+            losses.update(gan=loss_adv.item(), fm=loss_fm.item())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         self.update_ema()
-        losses["l1"] = loss_l1.item()
+        losses["l1"] = F.l1_loss(fake.detach(), real).item()
         if self.uses_plates:
             losses["mask"] = loss_mask.item()
+        if decoded.choice is not None:
+            losses["choice"] = decoded.choice.mean().item()  # the share of the person made of exemplar pixels
         return losses
 
     @torch.no_grad()
@@ -121,25 +142,55 @@ class GenGAN(NetworkGenerator):
             e.copy_(b)
 
 
+@torch.no_grad()
+def start_from_the_exemplar(head):
+    """Initialise the refining head (the U-Net's last convolution) so that training starts from
+    the warped exemplar as it is: no flow, the choice leaning to the exemplar's pixels."""
+    head.weight[0:2] *= 0.1
+    head.bias[0:2] = 0.0
+    head.bias[5] = 1.0  # tanh(1) -> a choice of 0.88
+
+
 def main():
     parser = argparse.ArgumentParser(
         description="Train the conditional GAN (GEN_TYPE 4) on a target video; saves models/TARGET_gan.pt.",
         formatter_class=HelpFormatter)
     add_training_arguments(parser, DEFAULT_SIZE, DEFAULT_EPOCHS)
+    parser.add_argument("--exemplar", choices=EXEMPLAR_MODES + ("none",), default="refine",
+                        help="what the generator does with the target's closest frame warped into the pose: "
+                             "refine it (flow, own pixels, choice), only see it (input), or not see it (none)")
+    parser.add_argument("--exemplar-window", type=float, default=2.0,
+                        help="seconds: a training frame's exemplar is at least this far from it in time")
+    parser.add_argument("--max-flow", type=float, default=4.0,
+                        help="largest correction of the warped exemplar, in pixels at the output size")
     parser.add_argument("--ngf", type=int, default=32, help="generator width")
     parser.add_argument("--max-ch", type=int, default=128, help="generator's widest layer")
     parser.add_argument("--ndf", type=int, default=32, help="discriminator width")
     parser.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
-    parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the L1 loss")
+    parser.add_argument("--lambda-l1", type=float, default=None,
+                        help="weight of the L1 loss (default: 0 when refining an exemplar, else 100)")
+    parser.add_argument("--lambda-nn", type=float, default=None,
+                        help="weight of the nearest-neighbour L1 (default: 100 when refining an exemplar, else 0)")
+    parser.add_argument("--nn-window", type=int, default=3, help="window of the nearest-neighbour L1, in pixels")
+    parser.add_argument("--lambda-coarse", type=float, default=None,
+                        help="weight of L1 at a quarter of the resolution (default: 100 when refining an exemplar, "
+                             "else 0)")
     parser.add_argument("--lambda-gan", type=float, default=1.0,
-                        help="weight of the adversarial loss; 0 trains the U-Net on L1 alone")
+                        help="weight of the adversarial loss; 0 trains the U-Net on the image losses alone")
     parser.add_argument("--lambda-fm", type=float, default=10.0, help="weight of feature matching")
     parser.add_argument("--ema-decay", type=float, default=0.999,
                         help="EMA of the generator's weights used for generation; 0 disables")
     args = parser.parse_args()
+    refine = args.exemplar == "refine"
     config = {"ngf": args.ngf, "max_ch": args.max_ch, "ndf": args.ndf, "d_scales": args.d_scales,
-              "lambda_l1": args.lambda_l1, "lambda_gan": args.lambda_gan, "lambda_fm": args.lambda_fm,
-              "ema_decay": args.ema_decay}
+              "exemplar": None if args.exemplar == "none" else args.exemplar, "exemplar_window": args.exemplar_window,
+              "max_flow": args.max_flow, "nn_window": args.nn_window,
+              "lambda_l1": (0.0 if refine else 100.0) if args.lambda_l1 is None else args.lambda_l1,
+              "lambda_nn": (100.0 if refine else 0.0) if args.lambda_nn is None else args.lambda_nn,
+              "lambda_coarse": (100.0 if refine else 0.0) if args.lambda_coarse is None else args.lambda_coarse,
+              "lambda_gan": args.lambda_gan, "lambda_fm": args.lambda_fm, "ema_decay": args.ema_decay}
+    if args.nn_window < 1 or args.nn_window % 2 == 0:
+        raise UserError(f"--nn-window must be an odd number of pixels, got {args.nn_window}")
     return train_main(GenGAN, GenGAN.name, DEFAULT_SIZE, DEFAULT_EPOCHS, args, config)
 
 

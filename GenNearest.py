@@ -2,28 +2,23 @@
 
     python GenNearest.py TARGET_VIDEO [--held-out F] [--out FILE]   # self-check on held-out frames
 
-Skeletons are compared with translation and scale removed (`Skeleton.normalize_reduced`), by a
-vectorised search over all cached frames; the chosen crop is read from the cache. In temporal mode (the demo's
-default) the generator remembers its last pick and, among the candidates nearly as close as
-the best, takes the frame that follows the last pick in the target video: the output then plays
-stretches of the real video instead of jumping between look-alike frames. Given the plate crop
-behind the pose, it puts the retrieved person (cut with the crop's segmentation) over it.
+Poses are compared by exemplars.PoseIndex (translation and scale removed, plus which way the
+person faces), by a vectorised search over all cached frames; the chosen crop is read from the
+cache. In temporal mode (the demo's default) the search prefers the frame that follows its last
+pick while it still fits, so the output plays stretches of the real video instead of jumping
+between look-alike frames. Given the plate crop behind the pose, it puts the retrieved person
+(cut with the crop's segmentation) over it.
 """
 import argparse
 
 import numpy as np
 
 from cli import HelpFormatter, UserError, run_cli
+from exemplars import index_of
 from files import write_image
 from generator_api import Generator, Layers
 from geometry import resize
-from Skeleton import normalize_reduced
 from VideoSkeleton import VideoSkeleton
-
-# A candidate within this much of the best distance (relative + absolute, in torso lengths per
-# joint) counts as "nearly as close" for the temporal mode.
-TEMPORAL_RELATIVE_SLACK = 0.15
-TEMPORAL_ABSOLUTE_SLACK = 0.03
 
 
 class GenNearest(Generator):
@@ -36,35 +31,16 @@ class GenNearest(Generator):
         self.indices = np.arange(video_ske.ske_count()) if indices is None else np.asarray(indices)
         if len(self.indices) == 0:
             raise UserError("the nearest-neighbour generator needs at least one target frame")
-        reduced = np.stack([video_ske.ske[i].reduced() for i in self.indices])
-        self.poses = normalize_reduced(reduced).reshape(len(self.indices), 13, 2).astype(np.float32)
+        self.search = index_of(video_ske, self.indices, temporal)
         self.output_size = output_size
-        self.frame_numbers = np.array([video_ske.frame_index(i) for i in self.indices])
-        self.frame_mod = video_ske.settings["frame_mod"]
-        self.temporal = temporal
-        self.last_pick = None
 
     def reset(self):
         """Forget the previous pick (call between two sequences in temporal mode)."""
-        self.last_pick = None
-
-    def distances(self, ske):
-        """Mean joint distance (torso lengths) from `ske` to every cached frame."""
-        query = normalize_reduced(ske.reduced()[None]).reshape(13, 2).astype(np.float32)
-        difference = self.poses - query
-        return np.sqrt(np.einsum("njc,njc->nj", difference, difference)).mean(axis=1)
+        self.search.reset()
 
     def nearest_index(self, ske):
         """Position (in self.indices) of the chosen frame for `ske`."""
-        d = self.distances(ske)
-        best = int(np.argmin(d))
-        following = self.last_pick + 1 if self.last_pick is not None else None
-        if (self.temporal and following is not None and following < len(d)
-                and self.frame_numbers[following] == self.frame_numbers[self.last_pick] + self.frame_mod
-                and d[following] <= d[best] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK):
-            best = following  # keep playing the target video while it still fits the pose
-        self.last_pick = best
-        return best
+        return self.search.pick(ske.landmarks)[0]
 
     def picture(self, position):
         """(crop, person mask) of cached frame `position` at the output size, read from the cache
@@ -77,11 +53,24 @@ class GenNearest(Generator):
 
     def layers(self, ske, background=None):
         """The closest cached crop, its person mask, and `background` at the crop's size: with a
-        background, only the retrieved person (cut with its own mask) goes over it."""
-        image, mask = self.picture(self.nearest_index(ske))
+        background, only the retrieved person (cut with its own mask) goes over it. At a smaller
+        output size, the crop as cached is its sharper version."""
+        position = self.nearest_index(ske)
+        image, mask = self.picture(position)
         if background is not None:
             background = resize(background, image.shape[0])
-        return Layers(image, mask, background)
+        sharper = (lambda size: self.native(position, size)) if self.output_size else None
+        return Layers(image, mask, background, sharper)
+
+    def native(self, position, size):
+        """Layers of cached frame `position` at `size` px, at most the cached crop's size (None
+        when that is no larger than the output size)."""
+        i = int(self.indices[position])
+        image, mask = self.video_ske.read_image(i), self.video_ske.read_mask(i)
+        size = min(size, image.shape[0])
+        if size <= self.output_size:
+            return None
+        return Layers(resize(image, size), resize(mask, size, mask=True), None)
 
 
 def main():

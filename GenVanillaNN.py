@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from cli import HelpFormatter, run_cli
-from network_generator import NetworkGenerator
+from losses import mask_loss
+from network_generator import NetworkGenerator, input_channels, output_channels
 from networks import SkeletonDecoder, UnetGenerator
-from training import add_training_arguments, mask_loss, train_main
+from training import add_training_arguments, train_main
 
 VARIANTS = ("ske", "image")
 DEFAULT_SIZES = {"ske": 64, "image": 128}
@@ -39,11 +40,10 @@ class GenVanillaNN(NetworkGenerator):
     def build(self, cfg):
         if cfg["variant"] != self.variant:
             raise ValueError(f"config is for variant {cfg['variant']}, not {self.variant}")
-        out_ch = 4 if cfg.get("plates") else 3
         if self.variant == "ske":
-            self.net = SkeletonDecoder(out_ch=out_ch, size=cfg["size"], ngf=cfg["ngf"])
+            self.net = SkeletonDecoder(out_ch=output_channels(cfg), size=cfg["size"], ngf=cfg["ngf"])
         else:
-            self.net = UnetGenerator(in_ch=6 if cfg.get("plates") else 3, out_ch=out_ch,
+            self.net = UnetGenerator(in_ch=input_channels(cfg), out_ch=output_channels(cfg),
                                      num_downs=cfg["size"].bit_length() - 3, ngf=cfg["ngf"], max_ch=cfg["max_ch"])
         self.net.to(self.device, memory_format=self.memory_format)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
@@ -52,11 +52,7 @@ class GenVanillaNN(NetworkGenerator):
         return {"net": self.net, "opt": self.opt}
 
     def network_input(self, batch):
-        if self.variant == "ske":
-            return batch["vector"]
-        if self.uses_plates:
-            return torch.cat([batch["drawing"], batch["background"]], 1)
-        return batch["drawing"]
+        return batch["vector"] if self.variant == "ske" else self.image_input(batch)
 
     def forward(self, batch):
         self.net.eval()
@@ -73,7 +69,7 @@ class GenVanillaNN(NetworkGenerator):
         image = self.composited(out, batch)
         l1 = F.l1_loss(image, batch["image"])
         loss = F.mse_loss(image, batch["image"]) if self.config.get("loss") == "mse" else l1
-        masked = mask_loss(out, batch)
+        masked = mask_loss(self.decode(out, batch).alpha, batch)
         # the image loss is on [-1, 1] without the GAN's weight of 100: scale the mask loss alike
         loss = loss + self.config.get("lambda_mask", 0.0) / 100 * masked
         self.opt.zero_grad(set_to_none=True)

@@ -35,7 +35,9 @@ from geometry import CROP_SCALE, crop_box, cut_square, frame_to_crop
 from Skeleton import Skeleton, body_height, reset_video_tracking, torso_centre
 from video_io import open_video, read_frames, video_fps
 
-FORMAT_VERSION = 5  # 3: person masks, background registration and plates; 4: frame masks in one file; 5: zlib
+FORMAT_VERSION = 6  # 3: masks, registration, plates; 4: frame masks in one file; 5: zlib; 6: native crop size
+NATIVE_CROP_SIZES = (128, 512)  # the default crop size is the crop's own side in the frame, within these
+NATIVE_CROP_STEP = 16
 ZOOM_WINDOW_SECONDS = 2.0  # the crop side follows zooms over +-this much time
 JPEG_QUALITY = 95
 MASK_WIDTH = 480      # full-frame person masks are kept at most this wide
@@ -104,6 +106,13 @@ def small_mask(mask, shape):
     if mask.shape[:2] != tuple(shape):
         mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
     return cv2.convertScaleAbs(mask, alpha=255)  # rounds and saturates; the mask is never negative
+
+
+def native_crop_size(person_height):
+    """The default side of the stored crops: the crop's own side in the frame (so a crop keeps the
+    video's sharpness), rounded to NATIVE_CROP_STEP and kept within NATIVE_CROP_SIZES."""
+    side = round(CROP_SCALE * person_height / NATIVE_CROP_STEP) * NATIVE_CROP_STEP
+    return int(np.clip(side, *NATIVE_CROP_SIZES))
 
 
 def plates_folder(train_count):
@@ -248,8 +257,9 @@ def cut_crops(cap, detected, frame_heights, frame_mod, crop_size, frame_masks, f
 
 
 def build_cache(filename, settings, cache_dir, verbose):
-    """Build the cache of `filename` with `settings` (format version, frame_mod, crop_size, video
-    size) into `cache_dir`, through a temporary folder renamed into place (see the module)."""
+    """Build the cache of `filename` with `settings` (format version, frame_mod, crop_size (None:
+    native_crop_size), video size) into `cache_dir`, through a temporary folder renamed into
+    place (see the module)."""
     start = time.time()
     cap = open_video(filename)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -276,9 +286,11 @@ def build_cache(filename, settings, cache_dir, verbose):
         px = np.array([w, h], np.float32)
         heights = [body_height(d.landmarks[:, :2] * px) for d in detected.found]
         person_height = float(np.median(heights))
-        window = max(1, round(ZOOM_WINDOW_SECONDS * video_fps(cap) / frame_mod))
+        fps = video_fps(cap)
+        window = max(1, round(ZOOM_WINDOW_SECONDS * fps / frame_mod))
         frame_heights = dict(zip((d.index for d in detected.found), person_heights(heights, window)))
-        cut = cut_crops(cap, detected, frame_heights, frame_mod, settings["crop_size"], frame_masks, tmp_dir, verbose)
+        crop_size = settings["crop_size"] or native_crop_size(person_height)
+        cut = cut_crops(cap, detected, frame_heights, frame_mod, crop_size, frame_masks, tmp_dir, verbose)
         all_plates = detected.plates.finish()
         cap.release()
         if len(cut) != len(detected.found):
@@ -290,7 +302,8 @@ def build_cache(filename, settings, cache_dir, verbose):
                  transform=np.array([d.transform for d in detected.found], np.float64),
                  mask_offset=np.array(frame_masks.offsets, np.int64))
         frame_masks.close()
-        meta = dict(settings, count=len(cut), frames_read=detected.frames_read, frames_considered=considered,
+        meta = dict(settings, crop_size_px=crop_size, fps=fps, count=len(cut), frames_read=detected.frames_read,
+                    frames_considered=considered,
                     frames_skipped=considered - len(cut), frame_width=w, frame_height=h,
                     mask_shape=list(frame_masks.shape), detection_scale=detected.detection_scale,
                     person_height_px=person_height, median_crop_side_px=CROP_SCALE * person_height,

@@ -13,8 +13,10 @@ from collections import namedtuple
 from geometry import composite
 
 # person: uint8 BGR S x S; alpha: float32 S x S in 0..1 or None (opaque); background: uint8 BGR
-# S x S (the plate crop behind the person, at the person's size) or None.
-Layers = namedtuple("Layers", "person alpha background")
+# S x S (the plate crop behind the person, at the person's size) or None; sharper: None, or a
+# function of a size N that gives the same person and alpha at N px, sharper than `person`
+# upscaled (from the target's own pixels; None where it has nothing sharper at that size).
+Layers = namedtuple("Layers", "person alpha background sharper", defaults=(None,))
 
 
 class Generator(ABC):
@@ -29,7 +31,7 @@ class Generator(ABC):
 
     def generate(self, ske, background=None):
         """The target in pose `ske`: its person over the background when it has one."""
-        person, alpha, background = self.layers(ske, background)
+        person, alpha, background, _ = self.layers(ske, background)
         if alpha is None or background is None:
             return person
         return composite(person, alpha, background)

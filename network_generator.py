@@ -1,16 +1,46 @@
 """What every learnt generator (GenVanillaNN, GenGAN) shares at inference: building its networks
-from a checkpoint's config, loading and saving their state (checkpoints.py), and `layers` /
-`generate` through a frozen TorchScript copy of the inference network.
+from a checkpoint's config, loading and saving their state (checkpoints.py), what the network's
+output channels mean (`decode`), and `layers` / `generate` through a frozen TorchScript copy of
+the inference network.
+
+A network paints, by its config:
+- without plates: the whole crop (3 channels);
+- with plates (`config["plates"]`): the person and a soft mask (4 channels), put over the plate
+  crop behind the pose;
+- with exemplars (`config["exemplar"]`, plates needed): it also sees the target's own pixels of
+  the closest training frame, warped into the pose (pose_warp.py), and either only looks at them
+  ("input": 4 channels out, as with plates) or refines them ("refine", 7 channels out): a
+  small correction flow that resamples the warped exemplar, its own synthesised pixels for what
+  the exemplar lacks, a per-pixel choice between the two, and the mask. The output is then made
+  of the exemplar's real pixels wherever they fit, so it is sharp by construction; and the same
+  flow and choice, upsampled, apply to the exemplar warped at the crop's native resolution, which
+  is what the scene pastes (`Layers.sharper`).
 """
+from collections import namedtuple
+
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from checkpoints import load_checkpoint, load_weights, model_path, save_checkpoint
 from cli import UserError
 from devices import select_device
+from exemplars import index_of
 from generator_api import Generator, Layers
 from geometry import resize
 from Skeleton import normalize_reduced
+from pose_warp import remap_person, warp_maps
+
+EXEMPLAR_MODES = ("input", "refine")
+
+# The exemplar of a pose: its cached frame, where the warped person's pixels come from in it
+# (warp.warp_maps at the network's size), and its warped person and alpha at that size.
+Exemplar = namedtuple("Exemplar", "frame maps image alpha")
+# A batch of network outputs, read: person (N x 3 x S x S, -1..1), its soft mask (N x 1, 0..1, or
+# None), and for "refine" the flow (N x 2, pixels at S), the choice of the exemplar (N x 1, 0..1)
+# and the synthesised pixels (N x 3).
+Decoded = namedtuple("Decoded", "person alpha flow choice synth")
 
 
 def bgr_to_tensor(image):
@@ -25,10 +55,9 @@ def tensor_to_bgr(tensor):
     return np.ascontiguousarray(((arr + 1.0) * 127.5 + 0.5).astype(np.uint8)[:, :, ::-1])
 
 
-def alpha_of(out):
-    """The soft person mask (N x 1 x H x W in 0..1) of a batch of network outputs whose 4th
-    channel is the mask in tanh's -1..1."""
-    return (out[:, 3:4].clamp(-1, 1) + 1) / 2
+def unit(channel):
+    """A tanh output channel (-1..1) as a weight in 0..1."""
+    return (channel.clamp(-1, 1) + 1) / 2
 
 
 def drawing_tensor(ske, size):
@@ -40,6 +69,28 @@ def vector_tensor(ske):
     return torch.from_numpy(normalize_reduced(ske.reduced()[None])[0])
 
 
+def input_channels(config, picture_channels=3):
+    """Channels of an image network's input: the drawing, and the plate crop and the warped
+    exemplar with its mask when the config has them."""
+    return picture_channels * (1 + bool(config.get("plates"))) + 4 * bool(config.get("exemplar"))
+
+
+def output_channels(config):
+    if config.get("exemplar") == "refine":
+        return 7
+    return 4 if config.get("plates") else 3
+
+
+def resample(image, flow):
+    """`image` (N x C x S x S) sampled at each pixel plus `flow` (N x 2 x S x S, pixels)."""
+    size = image.shape[-1]
+    ys, xs = torch.meshgrid(torch.arange(size, device=image.device), torch.arange(size, device=image.device),
+                            indexing="ij")
+    base = torch.stack([xs, ys], dim=-1).to(flow.dtype)[None]
+    grid = (2 * (base + flow.permute(0, 2, 3, 1)) + 1) / size - 1
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 class NetworkGenerator(Generator):
     """Base of the learnt generators: checkpoint I/O and `layers(ske)`.
 
@@ -48,8 +99,7 @@ class NetworkGenerator(Generator):
     `networks()` (name -> module or optimizer, for checkpoints),
     `network_input(batch)` (the network's one input tensor from a batch), `forward(batch)`
     (inference on a batch: the raw network output), `optimise(batch)` (one training step; returns
-    the losses) and `inference_network()`. With `config["plates"]` the networks output a person
-    and a soft mask (4 channels) that `composited` puts over the plate crop.
+    the losses) and `inference_network()`.
     """
 
     def __init__(self, video_ske, load_from_file=True, config=None, path=None, device=None, world_size=1):
@@ -63,9 +113,12 @@ class NetworkGenerator(Generator):
         if self.config is None:
             raise ValueError("a new generator needs a config")
         self.size = self.config["size"]
-        # checkpoints from before plates have no "plates" key: they paint the whole crop, as trained
+        # checkpoints from before plates have no "plates" key: they paint the whole crop, as
+        # trained; those from before exemplars have no "exemplar" key: they paint from the drawing
         self.uses_plates = bool(self.config.get("plates"))
+        self.exemplar_mode = self.config.get("exemplar") or None
         self.scene_background = None
+        self.exemplar_search = None  # over the training frames, made at first use
         self.world_size = world_size
         # oneDNN's CPU convolutions run ~30% faster on channels-last tensors (bench_train.py);
         # build() puts its networks in this layout, train_step() its batches
@@ -93,11 +146,44 @@ class NetworkGenerator(Generator):
                                "frame_count": self.video_ske.ske_count(), "loss_log": self.loss_log,
                                "held_out_indices": list(map(int, self.held_out_indices)), "state": state})
 
-    def sample_of(self, ske, background=None):
-        """A batch of one for pose `ske` (and the plate crop behind it), as TargetData makes them."""
+    def reset(self):
+        if self.exemplar_search is not None:
+            self.exemplar_search.reset()
+
+    # --- inputs ---------------------------------------------------------------------------------
+    def image_input(self, batch):
+        """The drawing, the plate crop behind it and the warped exemplar with its mask, as the
+        config has them, channel-stacked."""
+        parts = [batch["drawing"]]
+        if self.uses_plates:
+            parts.append(batch["background"])
+        if self.exemplar_mode:
+            parts += [batch["exemplar"], batch["exemplar_mask"] * 2 - 1]
+        return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+
+    def training_frames(self):
+        """The cached frames this model may copy pixels from: those it was trained on."""
+        return np.setdiff1d(np.arange(self.video_ske.ske_count()), np.asarray(self.held_out_indices, np.int64))
+
+    def exemplar_for(self, ske):
+        """The Exemplar of pose `ske`: the closest training frame (facing-aware, temporal)."""
+        if self.exemplar_search is None:
+            self.exemplar_frames = self.training_frames()
+            self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True)
+        i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
+        maps = warp_maps(self.video_ske.read_mask(i), self.video_ske.landmarks[i], ske.landmarks, self.size)
+        image = remap_person(self.video_ske.read_image(i, at_least=self.size), maps[0], maps[1], maps[3], self.size)
+        return Exemplar(i, maps, image, maps[2])
+
+    def sample_of(self, ske, background=None, exemplar=None):
+        """A batch of one for pose `ske` (and the plate crop behind it, the warped exemplar), as
+        TargetData makes them."""
         sample = {"drawing": drawing_tensor(ske, self.size)[None], "vector": vector_tensor(ske)[None]}
         if self.uses_plates:
             sample["background"] = bgr_to_tensor(background)[None]
+        if exemplar is not None:
+            sample["exemplar"] = bgr_to_tensor(exemplar.image)[None]
+            sample["exemplar_mask"] = torch.from_numpy(exemplar.alpha)[None, None]
         return {k: v.to(self.device) for k, v in sample.items()}
 
     def background_for(self, background):
@@ -116,34 +202,78 @@ class NetworkGenerator(Generator):
             background = self.scene_background
         return resize(background, self.size)
 
+    # --- outputs --------------------------------------------------------------------------------
+    def decode(self, out, batch):
+        """A batch of raw network outputs, read (see Decoded)."""
+        if not self.uses_plates:
+            return Decoded(out[:, :3], None, None, None, None)
+        if self.exemplar_mode != "refine":
+            return Decoded(out[:, :3], unit(out[:, 3:4]), None, None, None)
+        flow = out[:, 0:2] * self.config["max_flow"]
+        synth, choice = out[:, 2:5], unit(out[:, 5:6])
+        person = choice * resample(batch["exemplar"], flow) + (1 - choice) * synth
+        return Decoded(person, unit(out[:, 6:7]), flow, choice, synth)
+
+    def composited(self, out, batch):
+        """A batch of network outputs as images: with plates, person * alpha + background."""
+        decoded = self.decode(out, batch)
+        if decoded.alpha is None:
+            return decoded.person
+        return decoded.person * decoded.alpha + batch["background"] * (1 - decoded.alpha)
+
     @torch.no_grad()
     def layers(self, ske, background=None):
         """Layers for pose `ske`: a generator trained with plates paints the person and a soft mask
-        over the plate crop `background`; one trained without paints the whole crop.
+        over the plate crop `background`; one trained without paints the whole crop. One that
+        refines exemplars can also give the person at the crop's native size (Layers.sharper).
 
         On the CPU it runs a frozen TorchScript copy of the inference network, channels-last like
         the network: freezing folds each batch norm into its convolution, and oneDNN's convolutions
         are faster on channels-last tensors; together they make a GAN frame 13.6 -> 8.8 ms on one
         CPU thread (the demo's budget)."""
         background = self.background_for(background)
-        x = self.network_input(self.sample_of(ske, background))
+        exemplar = self.exemplar_for(ske) if self.exemplar_mode else None
+        batch = self.sample_of(ske, background, exemplar)
+        x = self.network_input(batch)
         if x.dim() == 4:
             x = x.contiguous(memory_format=self.memory_format)
         if self.frozen is None:
             network = self.inference_network().eval()
             # the gain is a CPU one; on CUDA or MPS the network runs as it is
             self.frozen = torch.jit.freeze(torch.jit.trace(network, x)) if x.device.type == "cpu" else network
-        out = self.frozen(x).float()
-        if not self.uses_plates:
-            return Layers(tensor_to_bgr(out[0]), None, None)
-        return Layers(tensor_to_bgr(out[0, :3]), alpha_of(out)[0, 0].cpu().numpy(), background)
+        decoded = self.decode(self.frozen(x).float(), batch)
+        person = tensor_to_bgr(decoded.person[0])
+        if decoded.alpha is None:
+            return Layers(person, None, None)
+        alpha = decoded.alpha[0, 0].cpu().numpy()
+        if decoded.flow is None:
+            return Layers(person, alpha, background)
+        maps = [m[0].cpu().numpy().transpose(1, 2, 0) for m in (decoded.flow, decoded.choice, decoded.synth)]
+        return Layers(person, alpha, background, lambda size: self.native_layers(size, ske, exemplar, alpha, *maps))
 
-    def composited(self, out, batch):
-        """A batch of network outputs as images: with plates, person * alpha + background."""
-        if not self.uses_plates:
-            return out
-        alpha = alpha_of(out)
-        return out[:, :3] * alpha + batch["background"] * (1 - alpha)
+    def native_layers(self, size, ske, exemplar, alpha, flow, choice, synth):
+        """The refined person at `size` px (at most the cached crop's): the exemplar's own pixels
+        fetched through the warp and the upsampled flow in one resampling, chosen by the upsampled
+        choice; the synthesised pixels are upscaled only where the network paints its own."""
+        image = self.video_ske.read_image(exemplar.frame)
+        size = min(size, image.shape[0])
+        if size <= self.size:
+            return None
+        from_x, from_y, _, over, _ = exemplar.maps
+        from_x, from_y, over = (resize(m, size, mask=True) for m in (from_x, from_y, over))
+        over = np.maximum(over, 1e-4)
+        flow = resize(np.ascontiguousarray(flow), size, mask=True) * (size / self.size)
+        xs, ys = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+        at_x, at_y = xs + flow[:, :, 0], ys + flow[:, :, 1]
+        source_x = cv2.remap(from_x / over, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        source_y = cv2.remap(from_y / over, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        side = image.shape[0]
+        moved = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        own = np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32)  # RGB -> BGR
+        choice = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True)[:, :, None]
+        person = choice * moved + (1 - choice) * resize(own, size)
+        return Layers(np.clip(person + 0.5, 0, 255).astype(np.uint8), resize(alpha, size, mask=True), None)
 
     def train_step(self, batch):
         """One optimisation step on `batch`; returns {loss name: value}."""

@@ -178,10 +178,15 @@ class Scene:
         return scene
 
     def render(self, generator, source_ske, frame_shape, target_ske):
-        """(generated crop over its plate crop, the whole scene with the target in it)."""
+        """(generated crop over its plate crop, the whole scene with the target in it). Where the
+        generator has the person sharper at the size they take in the scene (from the target's
+        own pixels), that is what is pasted."""
         box = self.place(source_ske, frame_shape, target_ske)
-        person, alpha, background = generator.layers(target_ske, self.background(box, CROP_RENDER_SIZE))
+        person, alpha, background, sharper = generator.layers(target_ske, self.background(box, CROP_RENDER_SIZE))
         crop = person if alpha is None else composite(person, alpha, background)
+        sharp = None if sharper is None else sharper(max(1, int(round(box[2]))))
+        if sharp is not None:
+            person, alpha = sharp.person, sharp.alpha
         return crop, self.paste(person, alpha, box)
 
 

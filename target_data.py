@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from exemplars import index_of
 from geometry import resize
 from Skeleton import normalize_reduced
+from pose_warp import warp_person
 
 
 def default_memory_budget():
@@ -25,18 +27,28 @@ def default_memory_budget():
 
 class TargetData:
     """The target's crops, skeleton drawings and normalised skeleton vectors at one size (with
-    `plates`, also the plate behind each crop and the crop's person mask), as uint8 tensors.
+    `plates`, also the plate behind each crop and the crop's person mask; with an
+    `exemplar_window`, also each frame's exemplar warped into its pose), as uint8 tensors.
+
+    A frame's exemplar is the closest frame among these training frames (exemplars.PoseIndex)
+    that is more than `exemplar_window` video frames away from it: in use, the exemplar of a new
+    pose is never the same picture, so in training it must not be a near copy either.
 
     They live on the training device when they fit in `memory_budget` bytes (1,500 frames at
     128 px with plates take 250 MB); beyond it (a long video) only the skeleton vectors do, and
     each batch is read from the cache, the next one in a thread while the current one trains
     (`batches`), so memory stays flat at any length."""
 
-    def __init__(self, video_ske, indices, size, device, plates=None, memory_budget=None):
+    def __init__(self, video_ske, indices, size, device, plates=None, memory_budget=None, exemplar_window=None):
         self.indices = np.asarray(indices)
         self.video_ske, self.size, self.device, self.plates = video_ske, size, device, plates
+        self.exemplar_of = None
+        if exemplar_window is not None:
+            picks = index_of(video_ske, self.indices).nearest_apart(exemplar_window)
+            self.exemplar_of = dict(zip(self.indices.tolist(), self.indices[picks].tolist()))
         pictures = 3 if plates is not None else 2  # image, drawing (and background): 3 channels each
-        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None))  # + the 1-channel mask
+        # + the 1-channel mask, + the exemplar and its mask
+        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None) + 4 * (self.exemplar_of is not None))
         budget = default_memory_budget() if memory_budget is None else memory_budget
         self.streamed = len(self.indices) * self.bytes_per_frame > budget
         vectors = np.stack([video_ske.ske[i].reduced() for i in self.indices])
@@ -60,6 +72,12 @@ class TargetData:
         if self.plates is not None:
             frame["background"] = self.plates.crop(i, self.video_ske.crop_boxes[i], size)[:, :, ::-1].transpose(2, 0, 1)
             frame["mask"] = (resize(self.video_ske.read_mask(i), size, mask=True) * 255 + 0.5).astype(np.uint8)[None]
+        if self.exemplar_of is not None:
+            e = self.exemplar_of[int(i)]
+            warped = warp_person(self.video_ske.read_image(e, at_least=size), self.video_ske.read_mask(e),
+                                 self.video_ske.landmarks[e], self.video_ske.landmarks[i], size)
+            frame["exemplar"] = warped.image[:, :, ::-1].transpose(2, 0, 1)
+            frame["exemplar_mask"] = (warped.alpha * 255 + 0.5).astype(np.uint8)[None]
         return frame
 
     def __len__(self):
@@ -91,14 +109,15 @@ class TargetData:
                 yield self.batch(chunk, augment, pictures)
 
     def batch(self, positions, augment=False, pictures=None, shift=0.04, scale=0.05):
-        """A training batch: drawing, vector and image (and background, mask) as float tensors
-        (images in [-1, 1], masks in [0, 1]); `pictures`: their uint8 tensors, already read.
+        """A training batch: drawing, vector and image (and background, mask, exemplar,
+        exemplar_mask) as float tensors (images in [-1, 1], masks in [0, 1]); `pictures`: their
+        uint8 tensors, already read.
 
         Augmentation applies one random shift and scale to a sample's pictures alike, so pose,
         picture and background stay consistent; the normalised vector is invariant to both.
         """
         raw = self.pictures(positions) if pictures is None else pictures
-        pictures = {key: value.float() / 255 if key == "mask" else value.float() / 127.5 - 1
+        pictures = {key: value.float() / 255 if key.endswith("mask") else value.float() / 127.5 - 1
                     for key, value in raw.items()}
         if augment:
             n = len(positions)
@@ -110,8 +129,10 @@ class TargetData:
             theta[:, :, 2] = t
             grid = F.affine_grid(theta, list(pictures["image"].shape), align_corners=False)
             for key, picture in pictures.items():
-                if key == "drawing":  # black outside, like the drawing itself
+                if key in ("drawing", "exemplar"):  # black outside, like the drawing itself
                     pictures[key] = F.grid_sample(picture + 1, grid, padding_mode="zeros", align_corners=False) - 1
+                elif key == "exemplar_mask":  # nothing outside
+                    pictures[key] = F.grid_sample(picture, grid, padding_mode="zeros", align_corners=False)
                 else:
                     pictures[key] = F.grid_sample(picture, grid, padding_mode="border", align_corners=False)
         return dict(pictures, vector=self.vectors[torch.as_tensor(positions, device=self.vectors.device)])

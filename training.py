@@ -14,23 +14,15 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from checkpoints import check_resumable, model_path, open_run, run_folder
 from cli import UserError
 from devices import device_name, select_device
-from network_generator import alpha_of
+from files import atomic_write_bytes
 from target_data import TargetData, default_memory_budget
 from training_log import write_config, write_loss_log, write_samples
 from VideoSkeleton import VideoSkeleton
-
-
-def mask_loss(out, batch):
-    """L1 of the painted person's soft mask to MediaPipe's segmentation (0 without plates)."""
-    if "mask" not in batch or out.shape[1] < 4:
-        return out.new_zeros(())
-    return F.l1_loss(alpha_of(out.float()), batch["mask"])
 
 
 def add_training_arguments(parser, default_size, default_epochs):
@@ -109,15 +101,24 @@ class StopFlag:
             signal.signal(signum, previous)
 
 
+def snapshot_path(path, minutes):
+    """Where `fit(keep_at=...)` keeps the checkpoint of the first epoch past `minutes`."""
+    return f"{os.path.splitext(path)[0]}_{minutes:g}min.pt"
+
+
 def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, world_size=1, seed=0,
-        log=print):
+        log=print, keep_at=(), clock=time.time):
     """Train `gen` on `data` (positions sharded over `world_size` processes); returns (epochs done
-    in all, the signal that stopped it or None). Only rank 0 writes checkpoints, samples and logs."""
+    in all, the signal that stopped it or None). Only rank 0 writes checkpoints, samples and logs;
+    `keep_at`: minutes after which a copy of the checkpoint is kept (snapshot_path), so that one
+    run shows how quality grows with training time. `clock` (seconds) measures `minutes`: wall
+    time by default; the ablation benchmark gives the process's CPU time over the cores, so
+    that runs sharing a busy machine still get the same compute."""
     cfg = gen.config
     device = gen.device
     done = gen.epochs_done
     target_epochs = epochs if epochs is not None else (math.inf if minutes else cfg["default_epochs"])
-    deadline = time.time() + minutes * 60 if minutes else math.inf
+    deadline = clock() + minutes * 60 if minutes else math.inf
     shard = np.arange(rank, len(data), world_size)
     steps_per_epoch = max(1, (len(data) // world_size) // cfg["batch_size"])
     rng = np.random.default_rng(seed + 1000 * done + rank)
@@ -125,14 +126,14 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
     folder = run_folder(path)
     writer = rank == 0
     interrupted = False
-    start, images_seen = time.time(), 0
+    start, wall_start, images_seen = clock(), time.time(), 0
     lr_factor = decayed_lr(done / target_epochs if not minutes else 0.0)
     if writer:
         write_config(cfg, folder)
         log(f"training {gen.name} on {len(data)} frames at {cfg['size']} px, {device_name(device)}, "
             f"world size {world_size}; checkpoint {path}")
     with StopFlag() as flag:
-        while done < target_epochs and time.time() < deadline and not flag.stop:
+        while done < target_epochs and clock() < deadline and not flag.stop:
             order = rng.permutation(shard)
             totals = {}
             chunks = [order[step * cfg["batch_size"]:(step + 1) * cfg["batch_size"]] for step in range(steps_per_epoch)]
@@ -140,7 +141,7 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
                        desc=f"epoch {done + 1}", unit="step", leave=False, disable=not writer)
             for step, batch in bar:
                 if minutes:
-                    progress = (time.time() - start) / (minutes * 60)
+                    progress = (clock() - start) / (minutes * 60)
                 else:
                     progress = (done + step / steps_per_epoch) / target_epochs
                 gen.set_lr_factor(lr_factor)
@@ -150,7 +151,7 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
                 for k, v in losses.items():
                     totals[k] = totals.get(k, 0.0) + v
                 bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in totals.items()})
-                stop, lr_factor, signum = synchronise(flag.stop or time.time() >= deadline, decayed_lr(progress),
+                stop, lr_factor, signum = synchronise(flag.stop or clock() >= deadline, decayed_lr(progress),
                                                       flag.signal, world_size)
                 if stop:
                     flag.stop = flag.stop or signum is not None
@@ -161,18 +162,22 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
             if not interrupted:
                 done += 1
                 gen.epochs_done = done
-                gen.loss_log.append({"epoch": done, "seconds": round(time.time() - start, 1),
+                gen.loss_log.append({"epoch": done, "seconds": round(time.time() - wall_start, 1),
                                      **{k: v / steps_per_epoch for k, v in totals.items()}})
             if writer:
                 gen.save(path)
-                if done % sample_every == 0 or flag.stop or time.time() >= deadline or done >= target_epochs:
+                for mark in keep_at:
+                    if clock() - start >= mark * 60 and not os.path.exists(snapshot_path(path, mark)):
+                        with open(path, "rb") as saved:
+                            atomic_write_bytes(snapshot_path(path, mark), saved.read())
+                if done % sample_every == 0 or flag.stop or clock() >= deadline or done >= target_epochs:
                     write_samples(gen, data, sample_positions, folder, done)
                     write_loss_log(gen.loss_log, folder)
                 if gen.loss_log and not interrupted:
                     last = gen.loss_log[-1]
                     log(f"epoch {done}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()
                                                       if k not in ("epoch", "seconds")))
-    seconds = time.time() - start
+    seconds = time.time() - wall_start
     stopped_by = flag.signal if flag.stop else None
     if writer:
         log(f"{done} epochs done; {images_seen / max(seconds, 1e-9):.1f} images/s over {seconds / 60:.1f} min; "
@@ -250,6 +255,10 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
             video_ske.plates(len(train))
         barrier(world_size)
         config["plates"] = not args.no_plates and video_ske.plates(len(train)) is not None
+        if config.get("exemplar") and not config["plates"]:
+            print(f"warning: {args.target} has no background plate; training without exemplars (they need the "
+                  "person's mask over a plate)", file=sys.stderr)
+            config["exemplar"] = None
     if len(train) < config["batch_size"] * world_size:
         raise UserError(f"only {len(train)} training frames: fewer than one batch per process")
     if config["size"] < 16 or config["size"] & (config["size"] - 1):
@@ -259,7 +268,10 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     gen.held_out_indices = held
     plates = video_ske.plates(len(train)) if gen.uses_plates else None
     budget = None if args.memory_budget is None else args.memory_budget * 2 ** 30
-    data = TargetData(video_ske, train, config["size"], device, plates=plates, memory_budget=budget)
+    window = (round(config["exemplar_window"] * video_ske.fps / video_ske.settings["frame_mod"])
+              if config.get("exemplar") else None)
+    data = TargetData(video_ske, train, config["size"], device, plates=plates, memory_budget=budget,
+                      exemplar_window=window)
     if rank == 0 and data.streamed:
         print(f"{len(train)} training frames take {len(train) * data.bytes_per_frame / 2 ** 30:.1f} GB at "
               f"{config['size']} px, over the memory budget: streaming them from the cache")

@@ -1,19 +1,31 @@
-"""Which GAN ingredient moves which number: train variants for the same wall-clock budget on the
-same split and score them on the held-out frames.
+"""What each part of the GAN recipe gives: train variants for the same compute budget on the
+same split, score them on the held-out frames (and on a transfer from a real source, which has no
+truth: pose error and PCK against the retargeted skeleton), and keep snapshots to show how
+quality grows with training time.
 
-    python bench/bench_gan_ablation.py [--target VIDEO] [--minutes M] [--variants full,no-fm,...]
+    python bench/bench_gan_ablation.py [--target VIDEO] [--minutes M] [--keep-at 5,10] [--variants ...]
+                                       [--transfer SOURCE] [--out FILE] [--models DIR]
 
-Variants (each a change to the shipped recipe):
-  full           U-Net + 2-scale PatchGAN (LSGAN) + feature matching + L1, EMA weights
-  no-ema         the `full` run, generating with the raw weights instead of their EMA
-  no-fm          without discriminator feature matching
-  one-scale-d    one PatchGAN scale instead of two
-  l1-only        no discriminator at all: the U-Net on L1 (what GenVanillaNN --variant image trains)
-Checkpoints go to a temporary folder; nothing in models/ is touched.
+The budget is compute, not wall time: M minutes of the process's CPU time divided by the
+threads torch uses (M minutes on 2 cores = 2 M CPU-minutes), so variants that share a busy
+machine with other work still get the same compute.
+
+Variants (each a change to the shipped recipe, `refine`):
+  drawing        the generator from the drawing and the plate alone (`--exemplar none`: the GAN
+                 of earlier releases)
+  l1-only        the same U-Net from the drawing, on L1 alone (no discriminator)
+  warp           the warped exemplar alone, composited over the plate: no network
+  input          the exemplar as four more input channels, trained as `drawing`
+  refine         flow + own pixels + choice, nearest-neighbour L1 + coarse L1 + GAN (the default)
+  refine-l1      the same network trained on plain L1 instead of the offset-tolerant losses
+  refine-no-gan  `refine` without the discriminator
+Checkpoints go to a temporary folder; nothing in models/ is touched. Every variant trains in this
+one process, one after the other, so they share the machine alike.
 """
 import argparse
-import copy
+import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -24,59 +36,158 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from devices import device_name, select_device  # noqa: E402
-from metrics import person_masks, score  # noqa: E402
-from report import fmt  # noqa: E402
+from exemplars import index_of  # noqa: E402
+from generator_api import Generator, Layers  # noqa: E402
 from GenGAN import GenGAN  # noqa: E402
+from GenNearest import GenNearest  # noqa: E402
+from geometry import composite, resize  # noqa: E402
+from metrics import person_masks, pose_scores, score  # noqa: E402
+from report import fmt  # noqa: E402
+from retarget import make_scene  # noqa: E402
 from target_data import TargetData  # noqa: E402
-from training import fit  # noqa: E402
+from training import fit, snapshot_path  # noqa: E402
+from transfer import transfer  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
+from pose_warp import warp_person  # noqa: E402
 
-RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_l1": 100.0, "lambda_gan": 1.0,
-          "lambda_fm": 10.0, "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128,
-          "held_out": 0.2, "default_epochs": 1}
-CHANGES = {"full": {}, "no-fm": {"lambda_fm": 0.0}, "one-scale-d": {"d_scales": 1},
-           "l1-only": {"lambda_gan": 0.0, "lambda_fm": 0.0}}
+RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_gan": 1.0, "lambda_fm": 10.0,
+          "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128, "held_out": 0.2, "default_epochs": 1,
+          "lambda_mask": 10.0, "plates": True, "exemplar": "refine", "exemplar_window": 2.0, "max_flow": 4.0,
+          "nn_window": 3, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0}
+DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0}
+CHANGES = {"drawing": DRAWING, "l1-only": dict(DRAWING, lambda_gan=0.0, lambda_fm=0.0),
+           "input": dict(DRAWING, exemplar="input"), "refine": {},
+           "refine-l1": {"lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0},
+           "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}}
+
+
+class WarpAlone(Generator):
+    """The exemplar of the pose, warped into it, over the plate: what the warp gives alone."""
+
+    name = "warp"
+
+    def __init__(self, video_ske, frames, size):
+        self.video_ske, self.frames, self.size = video_ske, np.asarray(frames), size
+        self.search = index_of(video_ske, self.frames, temporal=True)
+
+    def reset(self):
+        self.search.reset()
+
+    def layers(self, ske, background=None):
+        i = int(self.frames[self.search.pick(ske.landmarks)[0]])
+        image, mask = self.video_ske.read_image(i), self.video_ske.read_mask(i)
+
+        def at(size):
+            warped = warp_person(image, mask, self.video_ske.landmarks[i], ske.landmarks, size)
+            return Layers(warped.image, warped.alpha, None)
+
+        small = at(self.size)
+        return Layers(small.person, small.alpha, None if background is None else resize(background, self.size),
+                      lambda size: at(min(size, image.shape[0])))
+
+
+def held_out_scores(gen, vs, held, real, masks, backgrounds):
+    """(scores at the generator's size, scores at the crops' native size or None)."""
+    gen.reset()
+    small, native = [], []
+    start = time.perf_counter()
+    for i, background in zip(held, backgrounds):
+        layers = gen.layers(vs.ske[i], background)
+        small.append(layers.person if layers.alpha is None else composite(layers.person, layers.alpha, layers.background))
+    ms = (time.perf_counter() - start) * 1000 / len(held)
+    gen.reset()
+    for i, background in zip(held, backgrounds):
+        layers = gen.layers(vs.ske[i], background)
+        sharp = None if layers.sharper is None else layers.sharper(vs.crop_size)
+        if sharp is None:
+            native = None
+            break
+        native.append(composite(sharp.person, sharp.alpha, resize(background, sharp.person.shape[0])))
+    skeletons = [vs.ske[i] for i in held]
+    return (score(small, skeletons, ms, real=real, masks=masks),
+            None if native is None else score(native, skeletons, None, real=real, masks=masks))
+
+
+def transfer_scores(gen, vs, source, scene):
+    """Pose error, detection, PCK of the whole pipeline on `source` against the retargeted skeletons."""
+    generated, skeletons = [], []
+    for step in transfer(source, vs, gen, scene=scene):
+        if step.crop is not None:
+            generated.append(step.crop)
+            skeletons.append(step.target_ske)
+    error, rate, pck = pose_scores(generated, skeletons)
+    return {"pose_error": error, "detection_rate": rate, "pck": pck}
+
+
+def line(name, result, native, moved):
+    text = (f"{name:<22} PSNR {fmt(result['psnr'], 2)}  SSIM {fmt(result['ssim'], 3)}  person PSNR "
+            f"{fmt(result['psnr_person'], 2)}  SSIM {fmt(result['ssim_person'], 3)}  pose {fmt(result['pose_error'], 4)}  "
+            f"detect {fmt(result['detection_rate'], 3)}  PCK {fmt(result['pck'], 3)}  {fmt(result['ms_per_frame'], 1)} ms")
+    if native:
+        text += (f"  | native {native['size']} px: PSNR {fmt(native['psnr'], 2)} SSIM {fmt(native['ssim'], 3)} "
+                 f"person {fmt(native['psnr_person'], 2)} / {fmt(native['ssim_person'], 3)}")
+    if moved:
+        text += f"  | transfer pose {fmt(moved['pose_error'], 4)} PCK {fmt(moved['pck'], 3)}"
+    return text
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", default="data/demo_target.mp4")
-    parser.add_argument("--minutes", type=float, default=5.0, help="training budget per variant (default 5)")
-    parser.add_argument("--variants", default="full,no-ema,no-fm,l1-only")
-    parser.add_argument("--max-frames", type=int, default=100, help="held-out frames scored (default 100)")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training budget per variant (default 20)")
+    parser.add_argument("--keep-at", default="5,10", help="minutes at which snapshots are scored too (default 5,10)")
+    parser.add_argument("--variants", default="drawing,l1-only,warp,input,refine")
+    parser.add_argument("--transfer", default=None, help="a source video to score each variant's transfer on")
+    parser.add_argument("--out", default=None, help="also write the scores as JSON here")
+    parser.add_argument("--models", default=None, help="keep each variant's final checkpoint here (VARIANT.pt)")
     args = parser.parse_args()
     device = select_device()
     vs = VideoSkeleton(args.target, verbose=False)
     train, held = vs.split(RECIPE["held_out"])
-    held = held[np.linspace(0, len(held) - 1, min(args.max_frames, len(held))).astype(int)]
-    data = TargetData(vs, train, RECIPE["size"], device)
-    skeletons = [vs.ske[i] for i in held]
+    plates = vs.plates(len(train))
     real = [vs.read_image(i) for i in held]
     masks = person_masks(real)
-    wanted = args.variants.split(",")
-    runs = {}
-    print(f"{device_name(device)}; {args.minutes} min per variant; {len(train)} training frames, "
-          f"{len(held)} held-out frames scored")
-    for name in [v for v in wanted if v in CHANGES or v == "no-ema"]:
-        base = "full" if name == "no-ema" else name
-        if base not in runs:
-            torch.manual_seed(0)
-            path = os.path.join(tempfile.mkdtemp(), "gan.pt")
-            gen = GenGAN(vs, load_from_file=False, config=dict(RECIPE, **CHANGES[base]), path=path, device=device)
-            fit(gen, data, path, minutes=args.minutes, sample_every=10 ** 6, log=lambda *a: None)
-            runs[base] = gen
-        gen = runs[base]
-        if name == "no-ema":
-            gen = copy.copy(gen)
-            gen.G_ema = gen.G
-        start = time.perf_counter()
-        generated = [gen.generate(s) for s in skeletons]
-        ms = (time.perf_counter() - start) * 1000 / len(skeletons)
-        r = score(generated, skeletons, ms, real=real, masks=masks)
-        print(f"{name:<12} epochs {runs[base].epochs_done:>3}  PSNR {fmt(r['psnr'], 2)}  SSIM {fmt(r['ssim'], 4)}  "
-              f"person PSNR {fmt(r['psnr_person'], 2)}  SSIM {fmt(r['ssim_person'], 4)}  "
-              f"pose error {fmt(r['pose_error'], 4)}  detection {fmt(r['detection_rate'], 3)}  "
-              f"PCK {fmt(r['pck'], 3)}", flush=True)
+    backgrounds = [plates.crop(i, vs.crop_boxes[i], vs.crop_size) for i in held]
+    scene = make_scene(vs) if args.transfer else None
+    keep_at = [float(m) for m in args.keep_at.split(",") if m]
+    window = round(RECIPE["exemplar_window"] * vs.fps / vs.settings["frame_mod"])
+    print(f"{device_name(device)}; {args.minutes} min of {torch.get_num_threads()} threads' CPU time per variant; {len(train)} training frames, {len(held)} "
+          f"held-out frames scored at 128 px and at {vs.crop_size} px", flush=True)
+    rows = {}
+
+    def report(name, gen):
+        result, native = held_out_scores(gen, vs, held, real, masks, backgrounds)
+        moved = transfer_scores(gen, vs, args.transfer, scene) if args.transfer else None
+        rows[name] = {"held_out": result, "native": native, "transfer": moved}
+        print(line(name, result, native, moved), flush=True)
+
+    report("nearest", GenNearest(vs, temporal=True, indices=train, output_size=RECIPE["size"]))
+    data = {}
+    for name in args.variants.split(","):
+        if name == "warp":
+            report("warp", WarpAlone(vs, train, RECIPE["size"]))
+            continue
+        config = dict(RECIPE, **CHANGES[name])
+        key = bool(config["exemplar"])
+        if key not in data:  # the frames (and exemplars) are loaded once for all the variants that use them
+            data[key] = TargetData(vs, train, RECIPE["size"], device, plates=plates,
+                                   exemplar_window=window if key else None)
+        torch.manual_seed(0)
+        path = os.path.join(tempfile.mkdtemp(), "gan.pt")
+        gen = GenGAN(vs, load_from_file=False, config=config, path=path, device=device)
+        gen.held_out_indices = held
+        fit(gen, data[key], path, minutes=args.minutes, sample_every=10 ** 6, log=lambda *a: None, keep_at=keep_at,
+            clock=lambda: time.process_time() / torch.get_num_threads())
+        if args.models:
+            os.makedirs(args.models, exist_ok=True)
+            shutil.copyfile(path, os.path.join(args.models, f"{name}.pt"))
+        for mark in keep_at:
+            if os.path.exists(snapshot_path(path, mark)):
+                report(f"{name} @{mark:g} min", GenGAN(vs, path=snapshot_path(path, mark), device=device))
+        report(f"{name} @{args.minutes:g} min ({gen.epochs_done} ep)", gen)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ class SyntheticPoses:
     def ske_count(self):
         return len(self.ske)
 
-    def read_image(self, i):
+    def read_image(self, i, at_least=None):
         return self.ske[i].draw(np.full((self.size, self.size, 3), 120, np.uint8))
 
     def read_mask(self, i):

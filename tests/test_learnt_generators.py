@@ -12,7 +12,7 @@ import torch
 from conftest import REPO, SyntheticPoses, assert_one_line_error, run_script
 from GenGAN import GenGAN
 from GenVanillaNN import GenVanillaNN
-from checkpoints import load_checkpoint
+from checkpoints import load_checkpoint, save_checkpoint
 from network_generator import tensor_to_bgr
 from target_data import TargetData
 
@@ -207,13 +207,15 @@ while True:
 
 def test_kill_9_during_checkpoint_writes_never_leaves_a_bad_checkpoint(tmp_path):
     """A process killed at any moment of a save leaves the previous checkpoint or the new one,
-    whole: never a torn file."""
+    whole: never a torn file. The temporary file a killed write leaves is removed by the next save."""
     path = str(tmp_path / "gan.pt")
     rng = np.random.default_rng(0)
+    left_behind = 0
     for attempt in range(6):
         proc = subprocess.Popen([sys.executable, "-c", KEEP_SAVING, path], cwd=REPO, stdout=subprocess.PIPE,
                                 text=True)
-        proc.stdout.readline()  # one save done, the next ones under way
+        proc.stdout.readline()  # one save done (which removed the last one's leftovers), the next ones under way
+        assert len([n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]) <= 1  # this process's own only
         if attempt % 2:
             time.sleep(rng.uniform(0.05, 0.6))  # anywhere
         else:
@@ -225,8 +227,10 @@ def test_kill_9_during_checkpoint_writes_never_leaves_a_bad_checkpoint(tmp_path)
         proc.wait()
         ckpt = load_checkpoint(path, "gan")
         assert (ckpt["state"]["w"] == ckpt["version"]).all()
-    # a kill that lands inside a write leaves that write's temp file: some did
-    assert any(name.startswith(".tmp-") for name in os.listdir(tmp_path))
+        left_behind += any(name.startswith(".tmp-") for name in os.listdir(tmp_path))
+    assert left_behind > 0  # some kills landed inside a write
+    save_checkpoint(path, {"generator": "gan", "version": 0, "state": {"w": torch.zeros(4)}})
+    assert [name for name in os.listdir(tmp_path)] == ["gan.pt"]
 
 
 def test_the_bfloat16_autocast_path_trains_on_the_cpu(tmp_path):

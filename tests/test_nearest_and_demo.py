@@ -15,7 +15,7 @@ class FakeVideo(SyntheticPoses):
     """Poses with distinct arm angles; frame i's image is filled with the value i, so a test can
     tell which frame was returned."""
 
-    def read_image(self, i):
+    def read_image(self, i, at_least=None):
         return np.full((32, 32, 3), i, np.uint8)
 
 
@@ -184,7 +184,9 @@ def test_nearest_self_check_cli(taichi_clip, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "12 held-out frames" in proc.stdout
     sheet = cv2.imread(str(out))
-    assert sheet.shape[1] == 512  # real | retrieved, 256 px each
+    from VideoSkeleton import VideoSkeleton
+
+    assert sheet.shape[1] == 2 * VideoSkeleton(taichi_clip, verbose=False).crop_size  # real | retrieved
 
 
 def test_the_demo_puts_the_target_in_its_scene_and_follows_the_source(karate_clip, taichi_clip):
@@ -218,7 +220,7 @@ def test_the_demo_puts_the_target_in_its_scene_and_follows_the_source(karate_cli
     feet = boxes[0.0][1] + max(target.landmarks[27, 1], target.landmarks[28, 1]) * boxes[0.0][2]
     assert scene.feet_range[0] - 5 <= feet <= scene.feet_range[1] + 5
     crop, full = scene.render(GenNearest(target_vs, temporal=True), source_at(0.0), frame_shape, target)
-    assert crop.shape == (256, 256, 3) and full.shape == scene.plate.shape
+    assert crop.shape == (target_vs.crop_size,) * 2 + (3,) and full.shape == scene.plate.shape
     changed = np.abs(full.astype(int) - scene.plate).sum(axis=2) > 30
     ys, xs = np.nonzero(changed)
     assert changed.mean() > 0.02  # the person is in the scene...

@@ -172,9 +172,9 @@ def test_the_cache_has_masks_and_plates_that_match_the_real_background(karate_cl
     assert made is not None and vs.plates(len(train)) is made  # built once
     for i in (0, held[-1]):
         crop, mask = vs.read_image(i), vs.read_mask(i) > 0.5
-        x, y = (vs.ske[i].torso_centre() * 256).astype(int)
+        x, y = (vs.ske[i].torso_centre() * vs.crop_size).astype(int)
         assert mask[y, x] and 0.05 < mask.mean() < 0.6
-        background = made.crop(i, vs.crop_boxes[i], 256)
+        background = made.crop(i, vs.crop_boxes[i], vs.crop_size)
         grown = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15))) > 0
         error = np.abs(background.astype(int) - crop)[~grown].mean()
         assert error < 12, (i, error)  # the plate shows what is behind the person, held-out frames too
@@ -274,10 +274,10 @@ def test_generators_paint_a_person_and_a_mask_over_the_plate(taichi_clip, tmp_pa
     ske = vs.ske[10]
     red, blue = np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)  # any size: resized to 32
     red[:, :, 2], blue[:, :, 0] = 255, 255
-    person, alpha, background = with_plates.layers(ske, red)
+    person, alpha, background, _ = with_plates.layers(ske, red)
     assert person.shape == (32, 32, 3) and alpha.shape == (32, 32) and 0 <= alpha.min() <= alpha.max() <= 1
     np.testing.assert_array_equal(with_plates.generate(ske, red), composite(person, alpha, background))
-    person, alpha, background = with_plates.layers(ske, blue)
+    person, alpha, background, _ = with_plates.layers(ske, blue)
     np.testing.assert_array_equal(with_plates.generate(ske, blue), composite(person, alpha, background))
     assert np.abs(with_plates.generate(ske, red).astype(int) - with_plates.generate(ske, blue)).mean() > 5
     assert with_plates.generate(ske).shape == (32, 32, 3)  # no background given: the scene's own

@@ -29,7 +29,7 @@ def test_crops_are_square_and_the_person_is_centred_on_the_torso(taichi_cache):
     vs = taichi_cache
     for i in range(0, vs.ske_count(), 10):
         crop = vs.read_image(i)
-        assert crop.shape == (256, 256, 3) and crop.dtype == np.uint8
+        assert crop.shape == (vs.crop_size, vs.crop_size, 3) and crop.dtype == np.uint8
         centre = vs.ske[i].torso_centre()
         assert abs(centre[0] - 0.5) < 0.02
         (x0, y0), (x1, y1) = vs.ske[i].landmarks[:, :2].min(axis=0), vs.ske[i].landmarks[:, :2].max(axis=0)
@@ -37,6 +37,16 @@ def test_crops_are_square_and_the_person_is_centred_on_the_torso(taichi_cache):
     sides = vs.crop_boxes[:, 2]
     assert np.ptp(sides) / sides.mean() < 0.05  # a static camera: (nearly) the same side everywhere
     assert np.all(np.diff(vs.frame_indices) > 0)
+    # stored at the crop's own size in the video (rounded to 16 px): as sharp as the video
+    assert abs(vs.crop_size - np.median(sides)) <= 8 and vs.crop_size % 16 == 0
+
+
+def test_a_given_crop_size_is_kept(taichi_clip, tmp_path):
+    video = tmp_path / "sized.mp4"
+    video.write_bytes(open(taichi_clip, "rb").read())
+    vs = VideoSkeleton(str(video), crop_size=200, verbose=False)
+    assert vs.crop_size == 200 and vs.read_image(0).shape == (200, 200, 3) and vs.read_mask(0).shape == (200, 200)
+    assert vs.read_image(0, at_least=64).shape == (100, 100, 3)  # decoded at half size: still at least 64
 
 
 def test_crop_and_ske_reproduces_the_cache(taichi_cache, taichi_clip):
@@ -45,7 +55,7 @@ def test_crop_and_ske_reproduces_the_cache(taichi_cache, taichi_clip):
     cap.set(cv2.CAP_PROP_POS_FRAMES, vs.frame_index(0))
     ok, frame = cap.read()
     crop, ske = vs.crop_and_ske(frame, video=False)
-    assert crop.shape == (256, 256, 3)
+    assert crop.shape == (vs.crop_size, vs.crop_size, 3)
     assert np.abs(ske.reduced() - vs.ske[0].reduced()).mean() < 0.02
 
 
@@ -121,7 +131,7 @@ def test_a_cache_of_an_older_format_is_rebuilt_with_a_message(karate_clip, capsy
     json.dump(meta, open(meta_path, "w"))
     rebuilt = VideoSkeleton(karate_clip, verbose=True)
     assert not rebuilt.reused and "older format" in capsys.readouterr().err
-    assert rebuilt.read_mask(0).shape == (256, 256)
+    assert rebuilt.read_mask(0).shape == (rebuilt.crop_size, rebuilt.crop_size)
 
 
 def test_corrupt_cache_is_detected_and_rebuilt(karate_clip, capsys):
@@ -195,7 +205,7 @@ def test_large_frames_are_detected_shrunk_and_give_the_same_landmarks(tmp_path):
     clip = cut_clip(shared_video("taichi2.mp4"), tmp_path / "large.mp4", 300, 30)
     vs = VideoSkeleton(clip, verbose=False)
     assert vs.meta["detection_scale"] == pytest.approx(0.5)
-    assert vs.meta["mask_shape"] == [360, 480] and vs.read_mask(0).shape == (256, 256)
+    assert vs.meta["mask_shape"] == [360, 480] and vs.read_mask(0).shape == (512, 512)  # the crop's own 546 px, at most 512
     cap = cv2.VideoCapture(clip)
     reset_video_tracking()
     ske, shifts = Skeleton(), []

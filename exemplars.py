@@ -1,0 +1,107 @@
+"""Which of the target's frames shows a pose: the facing-aware pose search shared by the nearest
+generator, the exemplar-warped GAN and the coverage report.
+
+Poses are compared as in Skeleton.normalize_reduced (translation and scale removed; mean joint
+distance in torso lengths), plus a facing term: the left/right order of the shoulders and of the
+hips (a person seen from the front has their left shoulder on the image's right; turned
+sideways the order shrinks and flips), MediaPipe's depth difference between the shoulders, and
+the visibility of the face points. Two poses whose joints fall in the same places but that face
+different ways are then far apart, so a front-facing query never gets a side or back view.
+
+Temporal mode (the demo's): the search remembers its last pick and, among the candidates nearly as
+close as the best, takes the frame that follows the last pick in the target video, so the output
+plays stretches of the real video instead of jumping between look-alike frames.
+"""
+import numpy as np
+
+from Skeleton import FACE_POINTS, L_HIP, L_SHOULDER, NOSE, R_HIP, R_SHOULDER, REDUCED_JOINTS, normalize_reduced
+
+ORDER_WEIGHT = 0.15   # torso lengths of distance per unit of shoulder/hip order difference (in torso lengths)
+DEPTH_WEIGHT = 0.3    # per unit of difference in MediaPipe's shoulder depth difference
+FACE_WEIGHT = 0.2     # per unit of difference in the face points' mean visibility
+# A candidate within this much of the best distance (relative + absolute, in torso lengths per
+# joint) counts as "nearly as close" for the temporal mode.
+TEMPORAL_RELATIVE_SLACK = 0.15
+TEMPORAL_ABSOLUTE_SLACK = 0.03
+EXEMPLAR_WINDOW_SECONDS = 2.0  # a training frame's exemplar comes from at least this far away in time
+
+
+def facing(landmarks):
+    """(N, 4) facing features of (N, 33, 4) landmarks: shoulder and hip left/right order in torso
+    lengths, the shoulders' depth difference, the face points' visibility."""
+    lm = np.asarray(landmarks, np.float32)
+    torso = np.linalg.norm((lm[:, L_SHOULDER, :2] + lm[:, R_SHOULDER, :2]) / 2
+                           - (lm[:, L_HIP, :2] + lm[:, R_HIP, :2]) / 2, axis=1)
+    torso = np.maximum(torso, 1e-3)
+    return np.stack([(lm[:, L_SHOULDER, 0] - lm[:, R_SHOULDER, 0]) / torso,
+                     (lm[:, L_HIP, 0] - lm[:, R_HIP, 0]) / torso,
+                     lm[:, L_SHOULDER, 2] - lm[:, R_SHOULDER, 2],
+                     lm[:, [NOSE] + FACE_POINTS, 3].mean(axis=1)], axis=1)
+
+
+FACING_WEIGHTS = np.array([ORDER_WEIGHT / 2, ORDER_WEIGHT / 2, DEPTH_WEIGHT, FACE_WEIGHT], np.float32)
+
+
+class PoseIndex:
+    """The facing-aware pose search over some of a target's frames (see the module docstring).
+
+    `landmarks`: (N, 33, 4) in crop coordinates; `frame_numbers`: each one's frame in the video
+    (temporal mode follows the video), `frame_step`: the video frames between two cached ones."""
+
+    def __init__(self, landmarks, frame_numbers, frame_step=1, temporal=False):
+        landmarks = np.asarray(landmarks, np.float32)
+        if len(landmarks) == 0:
+            raise ValueError("a pose search needs at least one frame")
+        self.poses = normalize_reduced(landmarks[:, REDUCED_JOINTS, :2].reshape(len(landmarks), 26)).reshape(-1, 13, 2)
+        self.facing = facing(landmarks)
+        self.frame_numbers = np.asarray(frame_numbers)
+        self.frame_step = frame_step
+        self.temporal = temporal
+        self.last_pick = None
+
+    def __len__(self):
+        return len(self.poses)
+
+    def reset(self):
+        """Forget the previous pick (call between two sequences in temporal mode)."""
+        self.last_pick = None
+
+    def distances(self, landmarks):
+        """Distance (torso lengths per joint, with the facing term) from the pose `landmarks`
+        (33 x 4) to every indexed frame."""
+        landmarks = np.asarray(landmarks, np.float32)[None]
+        query = normalize_reduced(landmarks[:, REDUCED_JOINTS, :2].reshape(1, 26)).reshape(13, 2)
+        difference = self.poses - query
+        joints = np.sqrt(np.einsum("njc,njc->nj", difference, difference)).mean(axis=1)
+        return joints + np.abs(self.facing - facing(landmarks)) @ FACING_WEIGHTS
+
+    def pick(self, landmarks):
+        """(position among the indexed frames, distance) of the frame chosen for `landmarks`."""
+        d = self.distances(landmarks)
+        best = int(np.argmin(d))
+        following = self.last_pick + 1 if self.last_pick is not None else None
+        if (self.temporal and following is not None and following < len(d)
+                and self.frame_numbers[following] == self.frame_numbers[self.last_pick] + self.frame_step
+                and d[following] <= d[best] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK):
+            best = following  # keep playing the target video while it still fits the pose
+        self.last_pick = best
+        return best, float(d[best])
+
+    def nearest_apart(self, window):
+        """For every indexed frame, the position of the closest other indexed frame more than
+        `window` video frames away from it: a training frame's exemplar, as unlike itself in time
+        as a new pose is in use (a neighbour would be the same picture, nearly)."""
+        picks = np.empty(len(self), np.int64)
+        for k in range(len(self)):
+            d = np.sqrt(((self.poses - self.poses[k]) ** 2).sum(axis=2)).mean(axis=1)
+            d += np.abs(self.facing - self.facing[k]) @ FACING_WEIGHTS
+            d[np.abs(self.frame_numbers - self.frame_numbers[k]) <= window] = np.inf
+            picks[k] = int(np.argmin(d)) if np.isfinite(d).any() else k
+        return picks
+
+
+def index_of(video_ske, indices=None, temporal=False):
+    """The PoseIndex of a VideoSkeleton's cached frames `indices` (default all)."""
+    indices = np.arange(video_ske.ske_count()) if indices is None else np.asarray(indices)
+    return PoseIndex(video_ske.landmarks[indices], [video_ske.frame_index(i) for i in indices],
+                     video_ske.settings["frame_mod"], temporal)

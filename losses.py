@@ -1,0 +1,36 @@
+"""The image losses of the learnt generators, beside the adversarial one (GenGAN).
+
+- `mask_loss`: the painted person's soft mask against MediaPipe's segmentation.
+- `nearest_l1` (Deformable GANs' nearest-neighbour loss): each generated pixel against the best
+  matching real pixel within a small window, so a sharp pixel one or two pixels off costs
+  little. Plain L1 would rather have a blur there, the mean of where the edge might be.
+- `coarse_l1`: L1 between the two images averaged over `factor` x `factor` blocks: it holds
+  colours and the overall layout in place without asking for pixel-exact edges.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def mask_loss(alpha, batch):
+    """L1 of a soft person mask (N x 1 x H x W, 0..1) to MediaPipe's segmentation (0 without one)."""
+    if "mask" not in batch or alpha is None:
+        return batch["image"].new_zeros(())
+    return F.l1_loss(alpha.float(), batch["mask"])
+
+
+def nearest_l1(fake, real, window=3):
+    """Mean over pixels of the smallest L1 (summed over channels, / 3) between a pixel of `fake`
+    and the pixels of `real` within `window` x `window` around it."""
+    pad = window // 2
+    height, width = fake.shape[2:]
+    padded = F.pad(real, (pad, pad, pad, pad), mode="replicate")
+    best = None
+    for dy in range(window):
+        for dx in range(window):
+            d = (fake - padded[:, :, dy:dy + height, dx:dx + width]).abs().sum(dim=1)
+            best = d if best is None else torch.minimum(best, d)
+    return best.mean() / fake.shape[1]
+
+
+def coarse_l1(fake, real, factor=4):
+    return F.l1_loss(F.avg_pool2d(fake, factor), F.avg_pool2d(real, factor))

@@ -1,0 +1,313 @@
+"""The target's own pixels moved into a new pose, body part by body part.
+
+Given a crop of the target (an exemplar), its person mask and skeleton, and a query skeleton (both
+in crop coordinates), `warp_person` cuts the person into `PARTS` (torso, head, upper and lower
+arms, hands, thighs, shins, feet) and moves each by its own transform, fitted to the part's joints
+in the two poses (after Balakrishnan et al., "Synthesizing Images of Humans in Unseen Poses", CVPR
+2018):
+
+- Soft assignment: each person pixel belongs to the parts by its distance to their bones
+  (Gaussian, `ASSIGN_SIGMA`, normalised over the parts), so a pixel between two bones is shared
+  and loose clothing goes with its nearest limb; where parts overlap, the one in front takes it.
+- Transforms that stay sane: a limb's transform turns its bone onto the query's and stretches it
+  along the bone only (foreshortening; by at most `ALONG_SCALE`), keeping the body's width; the
+  torso turns by its spine (never by more than `TORSO_MAX_TURN`: it is never flipped upside down)
+  and scales within `TORSO_SCALE`; the head follows its face points. A part whose joints
+  MediaPipe barely sees in the exemplar (visibility under `MIN_VISIBILITY`), or whose bone is
+  too short to give a direction, is dropped, never smeared: the network paints what is missing.
+- Layers: each part's premultiplied colour and alpha are warped (only over the part's own box)
+  and laid back to front by MediaPipe's depth of the query's joints (a front arm hides the
+  torso). The alpha of the result is the sum of the parts' alphas (clipped to 1), not the "over"
+  product: two neighbouring parts that share a seam pixel half and half cover it fully, so seams
+  neither darken nor let the background through.
+
+Coordinates are relative to the crop (0..1), so the warp runs at any resolution: 128 px for the
+network, the crop's native size for the scene.
+"""
+from collections import namedtuple
+
+import cv2
+import numpy as np
+
+from geometry import resize
+from Skeleton import (L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NOSE, R_ANKLE, R_ELBOW, R_HIP,
+                      R_KNEE, R_SHOULDER, R_WRIST)
+
+L_PINKY, R_PINKY, L_INDEX, R_INDEX = 17, 18, 19, 20
+L_HEEL, R_HEEL, L_TOE, R_TOE = 29, 30, 31, 32
+FACE = (NOSE, 2, 5, 7, 8, 9, 10)  # nose, eyes, ears, mouth corners
+
+# name: (kind, joints). A limb's bone runs from its first joint to the mean of the others.
+PARTS = {
+    "torso": ("torso", (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP)),
+    "head": ("head", FACE),
+    "left upper arm": ("limb", (L_SHOULDER, L_ELBOW)),
+    "left lower arm": ("limb", (L_ELBOW, L_WRIST)),
+    "left hand": ("limb", (L_WRIST, L_PINKY, L_INDEX)),
+    "right upper arm": ("limb", (R_SHOULDER, R_ELBOW)),
+    "right lower arm": ("limb", (R_ELBOW, R_WRIST)),
+    "right hand": ("limb", (R_WRIST, R_PINKY, R_INDEX)),
+    "left thigh": ("limb", (L_HIP, L_KNEE)),
+    "left shin": ("limb", (L_KNEE, L_ANKLE)),
+    "left foot": ("limb", (L_ANKLE, L_HEEL, L_TOE)),
+    "right thigh": ("limb", (R_HIP, R_KNEE)),
+    "right shin": ("limb", (R_KNEE, R_ANKLE)),
+    "right foot": ("limb", (R_ANKLE, R_HEEL, R_TOE)),
+}
+PART_NAMES = list(PARTS)
+
+ASSIGN_SIZE = 48         # the soft assignment is computed at this size and resized (it is smooth)
+MAP_SIZE = 128           # the parts are laid out at most at this size; their pixels are fetched at any
+AGREE = 1.5              # pixels at MAP_SIZE: parts whose sources are this close blend (a seam), else the most shown wins
+ASSIGN_SIGMA = 0.02      # crop sides: how far a pixel's share fades from a bone
+DEPTH_TEMPERATURE = 0.05  # MediaPipe depth (about image widths) by which a part in front takes a shared pixel e times more
+MIN_VISIBILITY = 0.5     # MediaPipe's visibility under which an exemplar joint is not trusted
+MIN_BONE = 0.02          # crop sides: a shorter exemplar bone gives no direction
+ALONG_SCALE = (0.5, 1.6)  # how much a limb may shorten (foreshortening) or lengthen along its bone
+TORSO_SCALE = (0.75, 1.33)
+TORSO_MAX_TURN = np.radians(50)
+HEAD_MAX_TURN = np.radians(45)
+HEAD_SCALE = (0.8, 1.25)
+
+# The warped person (uint8 BGR, S x S), its alpha (float32 S x S, 0..1), and the parts that
+# moved (the others were dropped).
+Warped = namedtuple("Warped", "image alpha parts")
+
+
+def _bone(xy, joints):
+    """(start, end) of a limb's bone: its first joint to the mean of the others."""
+    return xy[joints[0]], xy[list(joints[1:])].mean(axis=0)
+
+
+def _affine(turn, along, across, axis, source_point, target_point):
+    """2x3 affine (complex points): stretch by `along` in the direction `axis` (a unit complex)
+    and by `across` across it, turn by `turn` (a unit complex), taking `source_point` to
+    `target_point`."""
+    # z -> turn * (along * Re(z / axis) + 1j * across * Im(z / axis)) * axis, as a real 2x2 matrix
+    columns = []
+    for unit in (1, 1j):
+        v = unit / axis
+        columns.append(turn * (along * v.real + 1j * across * v.imag) * axis)
+    linear = np.array([[columns[0].real, columns[1].real], [columns[0].imag, columns[1].imag]])
+    shift = target_point - (linear @ [source_point.real, source_point.imag] @ [1, 1j])
+    return np.hstack([linear, [[shift.real], [shift.imag]]])
+
+
+def _clamped_turn(turn, limit):
+    """A unit complex `turn`, its angle clamped to +-`limit`."""
+    angle = float(np.clip(np.angle(turn), -limit, limit))
+    return complex(np.cos(angle), np.sin(angle))
+
+
+def part_transforms(source, query):
+    """{part name: 2x3 transform (crop units) moving it from the `source` landmarks (33 x 4) onto
+    the `query`'s, or None when the part is dropped} (see the module docstring)."""
+    src = source[:, 0].astype(np.float64) + 1j * source[:, 1].astype(np.float64)
+    dst = query[:, 0].astype(np.float64) + 1j * query[:, 1].astype(np.float64)
+    seen = source[:, 3] >= MIN_VISIBILITY
+
+    def spine(z):  # hips' midpoint -> shoulders' midpoint
+        return (z[L_SHOULDER] + z[R_SHOULDER]) / 2 - (z[L_HIP] + z[R_HIP]) / 2
+
+    body = float(np.clip(abs(spine(dst)) / max(abs(spine(src)), 1e-6), *TORSO_SCALE))
+    out = {}
+    for name, (kind, joints) in PARTS.items():
+        out[name] = None
+        if kind == "head":
+            face = [j for j in joints if seen[j]]
+            if len(face) < 3:
+                continue
+            a, b = src[face] - src[face].mean(), dst[face] - dst[face].mean()
+            if np.sqrt(np.mean(np.abs(a) ** 2)) < MIN_BONE / 2:
+                continue
+            w = (b * np.conj(a)).sum() / (np.abs(a) ** 2).sum()  # the least-squares zoom and turn
+            scale = float(np.clip(abs(w), *HEAD_SCALE))
+            out[name] = _affine(_clamped_turn(w, HEAD_MAX_TURN), scale, scale, 1, src[face].mean(), dst[face].mean())
+            continue
+        if not seen[list(joints)].all():
+            continue
+        if kind == "torso":
+            bone_s, bone_q = spine(src), spine(dst)
+            if abs(bone_s) < MIN_BONE:
+                continue
+            width_s = abs(src[L_SHOULDER] - src[R_SHOULDER]) + abs(src[L_HIP] - src[R_HIP])
+            width_q = abs(dst[L_SHOULDER] - dst[R_SHOULDER]) + abs(dst[L_HIP] - dst[R_HIP])
+            across = float(np.clip(width_q / max(width_s, 1e-6), *TORSO_SCALE))
+            turn = _clamped_turn(bone_q / abs(bone_q) / (bone_s / abs(bone_s)) if abs(bone_q) > 0 else 1,
+                                 TORSO_MAX_TURN)
+            centre_s = (src[L_SHOULDER] + src[R_SHOULDER] + src[L_HIP] + src[R_HIP]) / 4
+            centre_q = (dst[L_SHOULDER] + dst[R_SHOULDER] + dst[L_HIP] + dst[R_HIP]) / 4
+            out[name] = _affine(turn, body, across, bone_s / abs(bone_s), centre_s, centre_q)
+            continue
+        start_s, end_s = src[joints[0]], src[list(joints[1:])].mean()
+        start_q, end_q = dst[joints[0]], dst[list(joints[1:])].mean()
+        bone_s, bone_q = end_s - start_s, end_q - start_q
+        if abs(bone_s) < MIN_BONE:
+            continue
+        along = float(np.clip(abs(bone_q) / abs(bone_s), *ALONG_SCALE))
+        turn = bone_q / abs(bone_q) / (bone_s / abs(bone_s)) if abs(bone_q) > 0 else 1
+        out[name] = _affine(turn, along, body, bone_s / abs(bone_s), (start_s + end_s) / 2, (start_q + end_q) / 2)
+    return out
+
+
+def part_transform(name, source, query):
+    """The transform of part `name` (see part_transforms), or None when it is dropped."""
+    return part_transforms(np.asarray(source, np.float64), np.asarray(query, np.float64))[name]
+
+
+def _segment_distances(points, starts, ends):
+    """(segments, N): distance of `points` (N x 2) to each segment starts[i]-ends[i]."""
+    px, py = points[:, 0][None], points[:, 1][None]
+    ax, ay = starts[:, 0][:, None], starts[:, 1][:, None]
+    dx, dy = (ends[:, 0] - starts[:, 0])[:, None], (ends[:, 1] - starts[:, 1])[:, None]
+    t = np.clip(((px - ax) * dx + (py - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0, 1)
+    return np.hypot(px - ax - t * dx, py - ay - t * dy)
+
+
+_GRIDS = {}
+
+
+def _grid(size):
+    """Pixel centres of a size x size grid in crop units, (size * size, 2) float32."""
+    if size not in _GRIDS:
+        ys, xs = np.mgrid[0:size, 0:size]
+        _GRIDS[size] = ((np.stack([xs, ys], axis=-1).reshape(-1, 2) + 0.5) / size).astype(np.float32)
+    return _GRIDS[size]
+
+
+def part_distances(source, size=ASSIGN_SIZE):
+    """(parts, size, size): each pixel's distance (crop sides) to each part in the `source`
+    landmarks: a limb's bone, the torso's outline (0 inside), the head's circle of face points."""
+    xy = source[:, :2].astype(np.float32)
+    grid = _grid(size)
+    corners = xy[[L_SHOULDER, R_SHOULDER, R_HIP, L_HIP]]
+    starts, ends = [corners[i] for i in range(4)], [corners[(i + 1) % 4] for i in range(4)]
+    limbs = [k for k, (kind, _) in enumerate(PARTS.values()) if kind == "limb"]
+    for k in limbs:
+        start, end = _bone(xy, list(PARTS.values())[k][1])
+        starts.append(start)
+        ends.append(end)
+    d = _segment_distances(grid, np.array(starts), np.array(ends))
+    out = np.empty((len(PARTS), size * size), np.float32)
+    inside = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(corners * size * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    out[PART_NAMES.index("torso")] = np.where(inside.reshape(-1) > 0, 0.0, d[:4].min(axis=0))
+    out[limbs] = d[4:]
+    face = xy[list(FACE)]
+    centre = face.mean(axis=0)
+    radius = 1.2 * np.sqrt(((face - centre) ** 2).sum(axis=1)).max()
+    out[PART_NAMES.index("head")] = np.maximum(np.hypot(grid[:, 0] - centre[0], grid[:, 1] - centre[1]) - radius, 0.0)
+    return out.reshape(len(PARTS), size, size)
+
+
+def part_weights(source, size=ASSIGN_SIZE):
+    """The soft assignment of every pixel to the parts (parts, size, size), summing to 1. Where
+    two parts overlap in the exemplar (a forearm across the torso), the one in front (MediaPipe's
+    depth) takes the pixel: the other's pixels there are hidden."""
+    d = part_distances(source, size)
+    depth = part_depths(source)
+    logits = -(d ** 2) / np.float32(2 * ASSIGN_SIGMA ** 2) - ((depth - depth.min()) / DEPTH_TEMPERATURE)[:, None, None]
+    logits -= logits.max(axis=0, keepdims=True)
+    w = np.exp(logits)
+    return w / w.sum(axis=0, keepdims=True)
+
+
+_PART_JOINTS = np.zeros((len(PARTS), 33), np.float32)  # each part's mean over its joints
+for _k, (_, _joints) in enumerate(PARTS.values()):
+    _PART_JOINTS[_k, list(_joints)] = 1 / len(_joints)
+
+
+def part_depths(landmarks):
+    """Each part's MediaPipe depth: the mean z of its joints (smaller is nearer the camera)."""
+    return (_PART_JOINTS @ np.asarray(landmarks, np.float32)[:, 2]).astype(np.float32)
+
+
+def _pixel_matrix(t, size):
+    """A crop-unit transform (pixel centres at (i + 0.5) / size) between `size` px pixel grids."""
+    linear = t[:, :2]
+    return np.hstack([linear, (t[:, 2] * size + 0.5 * linear.sum(axis=1) - 0.5)[:, None]])
+
+
+def warp_maps(mask, source, query, size=MAP_SIZE):
+    """Where each pixel of the warped person comes from, at `size` px: (source x, source y, in
+    crop units, each times the "over" alpha; the coverage alpha; the "over" alpha; the parts
+    moved). Each part's alpha is warped by its transform and laid front to back; a pixel comes
+    from the part that shows most there, or, where the parts that show agree on the place to
+    within `AGREE` pixels (a seam), from their mean, so seams blend and overlaps do not smear."""
+    mask = resize(np.asarray(mask, np.float32), size, mask=True)
+    source, query = np.asarray(source, np.float64), np.asarray(query, np.float64)
+    low = part_weights(source)
+    low_support = low * resize(mask, ASSIGN_SIZE, mask=True)[None]
+    weights = cv2.resize(low.transpose(1, 2, 0), (size, size), interpolation=cv2.INTER_LINEAR)
+    sum_x, sum_y, best_x, best_y, best, over, cover = (np.zeros((size, size), np.float32) for _ in range(7))
+    through = np.ones((size, size), np.float32)  # what the parts in front let through
+    transforms = part_transforms(source, query)
+    depth = dict(zip(PART_NAMES, part_depths(query)))
+    order = sorted((name for name, t in transforms.items() if t is not None), key=lambda n: depth[n])
+    step = size / ASSIGN_SIZE
+    moved = []
+    for name in order:  # nearest first
+        k = PART_NAMES.index(name)
+        ys, xs = np.nonzero(low_support[k] > 1 / 255)
+        if len(xs) == 0:
+            continue
+        sx0, sy0 = max(0, int((xs.min() - 1) * step)), max(0, int((ys.min() - 1) * step))
+        sx1, sy1 = min(size, int(np.ceil((xs.max() + 2) * step))), min(size, int(np.ceil((ys.max() + 2) * step)))
+        matrix = _pixel_matrix(transforms[name], size)
+        matrix[:, 2] += matrix[:, :2] @ (sx0, sy0)  # from the source box's pixels
+        corners = np.array([[0, 0], [sx1 - sx0, 0], [0, sy1 - sy0], [sx1 - sx0, sy1 - sy0]], np.float64)
+        moved_box = corners @ matrix[:, :2].T + matrix[:, 2]
+        x0, y0 = np.clip(np.floor(moved_box.min(axis=0)).astype(int) - 1, 0, size)
+        x1, y1 = np.clip(np.ceil(moved_box.max(axis=0)).astype(int) + 1, 0, size)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        matrix[:, 2] -= (x0, y0)  # into the destination box's pixels
+        a = cv2.warpAffine(mask[sy0:sy1, sx0:sx1] * weights[sy0:sy1, sx0:sx1, k], matrix, (x1 - x0, y1 - y0),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        # where the destination box's pixels come from, in the source crop's units
+        back = cv2.invertAffineTransform(matrix)
+        back[:, 2] += (sx0, sy0)
+        back = back / size
+        back[:, 2] += 0.5 / size  # pixel i's centre is at (i + 0.5) / size
+        gx, gy = np.arange(x1 - x0, dtype=np.float32), np.arange(y1 - y0, dtype=np.float32)[:, None]
+        at_x = back[0, 0] * gx + back[0, 1] * gy + back[0, 2]
+        at_y = back[1, 0] * gx + back[1, 1] * gy + back[1, 2]
+        region = (slice(y0, y1), slice(x0, x1))
+        shown = through[region] * a
+        sum_x[region] += shown * at_x
+        sum_y[region] += shown * at_y
+        over[region] += shown
+        more = shown > best[region]
+        best[region] = np.where(more, shown, best[region])
+        best_x[region] = np.where(more, at_x, best_x[region])
+        best_y[region] = np.where(more, at_y, best_y[region])
+        through[region] *= 1 - a
+        cover[region] += a
+        moved.append(name)
+    seen = np.maximum(over, 1e-6)
+    mean_x, mean_y = sum_x / seen, sum_y / seen
+    agree = np.hypot(mean_x - best_x, mean_y - best_y) * size <= AGREE
+    from_x = np.where(agree, mean_x, best_x) * over
+    from_y = np.where(agree, mean_y, best_y) * over
+    return from_x, from_y, np.clip(cover, 0, 1), over, moved
+
+
+def remap_person(image, from_x, from_y, over, size):
+    """The pixels of `image` (any size) at the source positions of warp_maps' maps, at `size` px."""
+    if from_x.shape[0] != size:
+        from_x, from_y, over = (resize(m, size, mask=True) for m in (from_x, from_y, over))
+    over = np.maximum(over, 1e-4)
+    side = image.shape[0]
+    return cv2.remap(image, from_x / over * side - 0.5, from_y / over * side - 0.5, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def warp_person(image, mask, source, query, size=None):
+    """The person of `image` (an exemplar crop, BGR) with person `mask` (float 0..1) and
+    landmarks `source` (33 x 4, crop coordinates) moved into the pose `query`: a Warped at `size`
+    px (default the image's). The parts are laid out at MAP_SIZE at most, and the pixels are
+    then fetched from `image` at its own resolution: one resampling, as sharp as the exemplar."""
+    size = size or image.shape[0]
+    from_x, from_y, alpha, over, moved = warp_maps(mask, source, query, min(size, MAP_SIZE))
+    person = remap_person(image, from_x, from_y, over, size)
+    return Warped(person, resize(alpha, size, mask=True), moved)

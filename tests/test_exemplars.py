@@ -1,0 +1,186 @@
+"""Exemplars: the part-by-part warp of the target's own pixels, the facing-aware search that picks
+them, the training pairs, and the GAN that refines them (old checkpoints still load)."""
+import numpy as np
+import pytest
+import torch
+
+import pose_warp
+from conftest import SyntheticPoses, standing_skeleton
+from exemplars import PoseIndex
+from Skeleton import Skeleton
+
+SIZE = 128
+LIMBS = {"left upper arm": (11, 13), "left lower arm": (13, 15), "right upper arm": (12, 14),
+         "right lower arm": (14, 16), "left thigh": (23, 25), "left shin": (25, 27)}
+COLOURS = dict(zip(LIMBS, [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (255, 0, 255), (255, 255, 0)]))
+
+
+def figure(ske, size=SIZE):
+    """A person drawn as thick limbs, each part in its own colour, on black; and its mask."""
+    import cv2
+
+    image = np.zeros((size, size, 3), np.uint8)
+    xy = ske.landmarks[:, :2] * size
+    torso = xy[[11, 12, 24, 23]].astype(np.int32)
+    cv2.fillConvexPoly(image, torso, (200, 200, 200))
+    for name, (a, b) in LIMBS.items():
+        cv2.line(image, tuple(int(v) for v in xy[a]), tuple(int(v) for v in xy[b]), COLOURS[name], 7)
+    return image, (image.max(axis=2) > 0).astype(np.float32)
+
+
+def segment_distance(points, a, b):
+    ab = b - a
+    t = np.clip(((points - a) @ ab) / (ab @ ab), 0, 1)
+    return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+
+
+def pixels_of(image, colour, tolerance=12):
+    ys, xs = np.nonzero((np.abs(image.astype(int) - colour).max(axis=2) <= tolerance))
+    return np.stack([xs, ys], axis=1) + 0.5
+
+
+def test_a_drawn_figure_warped_into_another_pose_puts_each_part_around_the_query_bone():
+    source, query = standing_skeleton(arm_angle=0.7), standing_skeleton(arm_angle=2.0, leg_spread=0.12)
+    image, mask = figure(source)
+    warped = pose_warp.warp_person(image, mask, source.landmarks, query.landmarks)
+    assert warped.image.shape == (SIZE, SIZE, 3) and warped.alpha.shape == (SIZE, SIZE)
+    for name, (a, b) in LIMBS.items():
+        found = pixels_of(warped.image * (warped.alpha[:, :, None] > 0.5), COLOURS[name])
+        assert len(found) > 20, name
+        to_query = segment_distance(found, *(query.landmarks[[a, b], :2] * SIZE))
+        assert np.median(to_query) < 3, (name, np.median(to_query))  # the 7 px line, around its new bone
+        to_source = segment_distance(found, *(source.landmarks[[a, b], :2] * SIZE))
+        if "lower arm" in name:  # and it moved away from where it was (an upper arm turns about its shoulder)
+            assert np.median(to_source) > np.median(to_query) + 3, name
+
+
+def test_a_seam_between_two_parts_keeps_the_full_alpha():
+    """Moving nothing, the parts' shares of every pixel add back to the person's own mask: the
+    seams between them neither darken nor let the background through."""
+    ske = standing_skeleton()
+    for hand, wrist in ((17, 15), (19, 15), (18, 16), (20, 16)):  # hands long enough to be moved
+        ske.landmarks[hand, :2] = ske.landmarks[wrist, :2] + 0.4 * (ske.landmarks[wrist, :2] - ske.landmarks[wrist - 2, :2])
+    image, mask = figure(ske)
+    warped = pose_warp.warp_person(image, mask, ske.landmarks, ske.landmarks)
+    inside = mask > 0
+    assert np.abs(warped.alpha[inside] - 1).mean() < 0.03
+    assert np.abs(warped.image[inside].astype(int) - image[inside]).mean() < 6
+
+
+def test_a_degenerate_or_unseen_part_is_dropped_not_smeared():
+    source, query = standing_skeleton(arm_angle=0.3), standing_skeleton(arm_angle=1.3)
+    source.landmarks[13:17, 2] = -0.2  # the arms a little in front of the body, as MediaPipe sees them
+    image, mask = figure(source)
+    collapsed = source.landmarks.copy()
+    collapsed[15, :2] = collapsed[13, :2]  # the left forearm seen end-on: no direction
+    assert pose_warp.part_transform("left lower arm", collapsed, query.landmarks) is None
+    unseen = source.landmarks.copy()
+    unseen[16, 3] = 0.1  # MediaPipe barely sees the right wrist
+    warped = pose_warp.warp_person(image, mask, unseen, query.landmarks)
+    assert "right lower arm" not in warped.parts and "right upper arm" in warped.parts
+    left = pixels_of(warped.image * (warped.alpha[:, :, None] > 0.3), COLOURS["right lower arm"])
+    drawn = pixels_of(image, COLOURS["right lower arm"])
+    # its pixels are left for the network to paint, not dragged along: only those at the elbow,
+    # shared with the upper arm, come with it
+    assert len(left) < 0.4 * len(drawn)
+    assert (np.linalg.norm(left - query.landmarks[14, :2] * SIZE, axis=1) < 8).all()
+
+
+def test_the_torso_is_never_flipped():
+    source = standing_skeleton()
+    upside_down = Skeleton(source.landmarks.copy())
+    upside_down.landmarks[:, 1] = 1 - upside_down.landmarks[:, 1]
+    t = pose_warp.part_transform("torso", source.landmarks, upside_down.landmarks)
+    turn = np.degrees(np.arctan2(t[1, 0], t[0, 0]))
+    assert abs(turn) <= np.degrees(pose_warp.TORSO_MAX_TURN) + 1e-6
+
+
+def test_the_search_gives_a_front_view_to_a_front_facing_pose():
+    """Two candidates: the front view with the arms elsewhere, and a view from behind whose joints
+    MediaPipe placed exactly where the query's are (it labels a back view as if it were a front
+    one), but with the face unseen and the shoulders' depth order reversed. Joints alone pick
+    the back view; the facing-aware search does not."""
+    query = standing_skeleton(arm_angle=0.5).landmarks
+    front = standing_skeleton(arm_angle=0.9).landmarks
+    back = query.copy()
+    back[[0, 2, 5, 7, 8], 3] = 0.1
+    back[11, 2], back[12, 2] = 0.25, -0.25
+    index = PoseIndex(np.stack([front, back]), [0, 100])
+    joints = np.sqrt(((index.poses - PoseIndex(query[None], [0]).poses[0]) ** 2).sum(axis=2)).mean(axis=1)
+    assert joints[1] < 1e-6 < joints[0]  # by joints alone, the back view wins
+    assert index.pick(query)[0] == 0
+
+
+def test_a_training_frame_gets_its_exemplar_from_outside_its_window_and_the_training_frames():
+    from target_data import TargetData
+
+    video = SyntheticPoses(60, size=64)
+    train = np.arange(48)  # the last 12 are held out
+    data = TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5)
+    assert set(data.exemplar_of) == set(train.tolist())
+    for i, e in data.exemplar_of.items():
+        assert e in set(train.tolist()) and abs(e - i) > 5
+    batch = data.batch(np.arange(4), augment=True)
+    assert batch["exemplar"].shape == (4, 3, 32, 32) and batch["exemplar_mask"].shape == (4, 1, 32, 32)
+    assert batch["exemplar_mask"].max() > 0.5  # the exemplar's person is there
+
+
+TINY = {"ngf": 8, "max_ch": 16, "ndf": 8, "d_scales": 2, "lr": 2e-3, "batch_size": 4, "held_out": 0.0,
+        "default_epochs": 1, "lambda_gan": 1.0, "lambda_fm": 10.0, "ema_decay": 0.9, "size": 32, "plates": True,
+        "lambda_mask": 10.0}
+REFINE = dict(TINY, exemplar="refine", exemplar_window=0.2, max_flow=4.0, nn_window=3, lambda_l1=0.0,
+              lambda_nn=100.0, lambda_coarse=100.0)
+
+
+class PlatedPoses(SyntheticPoses):
+    """SyntheticPoses over a grey plate, so a generator paints the person and a mask."""
+
+    def __init__(self, count=24, size=64):
+        super().__init__(count, size)
+        self.crop_boxes = np.tile([0, 0, size], (count, 1)).astype(np.float32)
+
+    def plates(self, train_count=None):
+        class Flat:
+            def crop(self, i, box, size):
+                return np.full((size, size, 3), 120, np.uint8)
+        return Flat()
+
+
+def test_the_refining_gan_learns_and_gives_the_person_at_native_size(tmp_path):
+    from GenGAN import GenGAN
+    from target_data import TargetData
+
+    torch.manual_seed(0)
+    video = PlatedPoses(24, size=64)
+    gen = GenGAN(video, load_from_file=False, config=dict(REFINE), path=str(tmp_path / "g.pt"), device=torch.device("cpu"))
+    data = TargetData(video, np.arange(24), 32, torch.device("cpu"), plates=video.plates(), exemplar_window=3)
+    losses = [gen.train_step(data.batch(np.arange(i % 6 * 4, i % 6 * 4 + 4)))["l1"] for i in range(36)]
+    assert np.mean(losses[-6:]) < 0.8 * np.mean(losses[:6])
+    gen.held_out_indices = []
+    layers = gen.layers(video.ske[5], np.full((32, 32, 3), 120, np.uint8))
+    assert layers.person.shape == (32, 32, 3) and layers.alpha.shape == (32, 32)
+    sharp = layers.sharper(64)  # the cached crops are 64 px: twice the network's size
+    assert sharp.person.shape == (64, 64, 3) and sharp.alpha.shape == (64, 64)
+    small = np.asarray(sharp.person, np.float32).reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))
+    assert np.abs(small - layers.person).mean() < 12  # the same person, only sharper
+    gen.save(str(tmp_path / "g.pt"))
+    again = GenGAN(video, path=str(tmp_path / "g.pt"), device=torch.device("cpu"))
+    grey = np.full((32, 32, 3), 120, np.uint8)
+    assert again.exemplar_mode == "refine" and again.generate(video.ske[5], grey).shape == (32, 32, 3)
+
+
+def test_a_checkpoint_from_before_exemplars_still_loads_and_runs(tmp_path):
+    from checkpoints import load_checkpoint, save_checkpoint
+    from GenGAN import GenGAN
+
+    video = PlatedPoses(8, size=32)
+    old = dict(TINY, lambda_l1=100.0)  # a config as GenGAN wrote it before exemplars: no such keys
+    gen = GenGAN(video, load_from_file=False, config=old, path=str(tmp_path / "old.pt"), device=torch.device("cpu"))
+    gen.save(str(tmp_path / "old.pt"))
+    checkpoint = load_checkpoint(str(tmp_path / "old.pt"), "gan")
+    assert "exemplar" not in checkpoint["config"]
+    save_checkpoint(str(tmp_path / "old.pt"), checkpoint)
+    loaded = GenGAN(video, path=str(tmp_path / "old.pt"), device=torch.device("cpu"))
+    assert loaded.exemplar_mode is None and loaded.G.down[0].in_channels == 6
+    layers = loaded.layers(video.ske[3], np.full((32, 32, 3), 120, np.uint8))
+    assert layers.person.shape == (32, 32, 3) and layers.sharper is None
