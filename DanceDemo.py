@@ -23,6 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from cli import HelpFormatter, UserError, run_cli
+from coverage import Coverage, CoverageLog
+from files import write_image
 from frame_sources import camera_frames, camera_index, open_camera, open_frames
 from generators import GEN_TYPES, GeneratorSwitch, check_gen_type, described
 from geometry import resize
@@ -47,9 +49,11 @@ def placeholder(width, height, text="no person detected"):
     return panel
 
 
-def compose(frame, ske, generated, label, right_width=PANEL):
+def compose(frame, ske, generated, label, right_width=PANEL, uncovered=False):
     """Source frame with its skeleton | the target (its scene, or the generated crop; a
-    placeholder when no person was found), PANEL px high; the right panel is `right_width` wide."""
+    placeholder when no person was found), PANEL px high; the right panel is `right_width` wide.
+    `uncovered`: the pose is not in the target's video (coverage.py): a small mark says the
+    picture is a guess there."""
     h, w = frame.shape[:2]
     left = frame.copy()
     if ske is not None:
@@ -61,6 +65,10 @@ def compose(frame, ske, generated, label, right_width=PANEL):
         right = resize(generated, right_width, PANEL)
         right = right.copy() if right is generated else right  # the label must not mark the caller's image
     cv2.putText(right, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
+    if uncovered:
+        cv2.circle(right, (14, PANEL - 14), 6, (0, 140, 255), -1, cv2.LINE_AA)
+        cv2.putText(right, "pose not in the target's video", (26, PANEL - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (0, 140, 255), 1, cv2.LINE_AA)
     return np.hstack([left, right])
 
 
@@ -134,6 +142,8 @@ class DanceDemo:
         self.target = VideoSkeleton(target)
         self.generators = GeneratorSwitch(self.target, gen_type)
         self.scene = make_scene(self.target)
+        self.coverage = Coverage(self.target)
+        self.coverage_log = None
         stem = lambda p: os.path.splitext(os.path.basename(str(p)))[0]  # noqa: E731
         source_name = f"camera{self.camera}" if self.camera is not None else stem(source)
         self.out = out or os.path.join("out", f"{source_name}_to_{stem(target)}_{GEN_TYPES[gen_type]}.mp4")
@@ -191,10 +201,13 @@ class DanceDemo:
                        else round(self.scene.plate.shape[1] * PANEL / self.scene.plate.shape[0]))
         self.stats, self.running, writer = RunStats(), True, None
 
+        self.coverage_log = CoverageLog(self.coverage, frames.fps)
+
         def compose_and_write(step):
             nonlocal writer
+            scored = self.coverage_log.add(step.index, step.target_ske, step.frame, step.ske)
             panel = compose(step.frame, step.ske, step.crop if self.scene is None else step.scene_image,
-                            self.label(), right_width)
+                            self.label(), right_width, uncovered=scored is not None and not scored.covered)
             if writer is None:
                 writer = VideoWriter(self.out, frames.fps, (panel.shape[1], panel.shape[0]))
             writer.write(panel)
@@ -236,7 +249,13 @@ class DanceDemo:
                   file=sys.stderr)
         if writer is None:
             raise UserError(f"{self.source} delivered no frames")
+        if not self.live:
+            write_image(self.coverage_picture(), self.coverage_log.draw())
         return self.out
+
+    def coverage_picture(self):
+        """Where a file run's coverage picture goes: beside its video, `<video>_coverage.png`."""
+        return os.path.splitext(self.out)[0] + "_coverage.png"
 
     def _show(self, panel):
         if not self.show:
@@ -274,6 +293,7 @@ def main(default_gen):
     else:
         print(f"{stats.shown} frames ({stats.missing} without a person) in {stats.end - stats.start:.1f} s, "
               f"{stats.fps():.1f} fps, generator {demo.generators.name} -> {out}")
+        print(f"{demo.coverage_log.summary()} ({demo.coverage_picture()})")
     if stats.shown and stats.missing == stats.shown:
         print(f"warning: no person was found in any frame of {args.source}; the video shows placeholders")
     return 0

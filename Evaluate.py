@@ -31,12 +31,13 @@ from devices import device_name, select_device
 from files import atomic_write_bytes, atomic_write_json, make_folder, write_image
 from generators import GEN_TYPES, TrainedOnHeldOut, check_gen_type, load_generator
 from geometry import composite, crop_box, cut_square, frame_to_crop, resize
-from metrics import flicker, mean_of, person_masks, psnr, real_floor, score, ssim
-from report import contact_sheet, markdown_table, table
+from coverage import Coverage, CoverageLog
+from metrics import flicker, mean_of, person_masks, pose_scores, psnr, real_floor, score, ssim
+from report import contact_sheet, fmt, markdown_table, table
 from retarget import make_scene
 from Skeleton import Skeleton, body_height, torso_centre
 from transfer import transfer
-from video_io import open_video
+from video_io import open_video, video_fps
 from VideoSkeleton import VideoSkeleton
 
 REFERENCE_SIZE = 128  # the size of the plain `real` row, and the size nearest is scored at
@@ -182,6 +183,7 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
         mask_of = dict(zip(with_person, person_masks([truth_items[k][0] for k in with_person])))
     results, notes, outputs, own = {}, {}, {}, None
     frames_scored, scored_real = 0, None
+    log, split = None, {}
     for gen_type in gen_types:
         name = GEN_TYPES[gen_type]
         gen, why = make_generator(gen_type, video_ske)
@@ -189,9 +191,14 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
             notes[name] = why
             continue
         keep, generated, skeletons, seen, scenes, scene_keep = [], [], [], [], [], []
+        first = log is None
+        if first:  # the retargeted poses are the same for every generator: scored once
+            log = CoverageLog(Coverage(video_ske), video_fps_of(source))
         for k, step in enumerate(transfer(source, video_ske, gen, limit, scene=scene)):
             ske, target_ske, image, scene_image = step.ske, step.target_ske, step.crop, step.scene_image
             seen.append(ske)
+            if first:
+                log.add(k, target_ske)
             if truth and scene_image is not None and k < len(truth_frames):
                 full = scene.in_reference_frame(scene_image, (video_ske.meta["frame_height"],
                                                               video_ske.meta["frame_width"]))
@@ -217,6 +224,11 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
             results[name] = score(generated, skeletons, None, flicker_reference=real)
         outputs[name] = generated
         frames_scored, scored_real = len(generated), real
+        covered = {item.index: item.covered for item in log.scored}
+        split[name] = {label: subset_scores([generated[j] for j, k in enumerate(keep) if covered.get(k) == want],
+                                            [skeletons[j] for j, k in enumerate(keep) if covered.get(k) == want],
+                                            [real[j] for j, k in enumerate(keep) if covered.get(k) == want] if truth else None)
+                       for label, want in (("covered", True), ("uncovered", False))}
     if truth:
         valid = [(c, s) for c, s in truth_items if c is not None]
     else:
@@ -224,8 +236,40 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
     floor_rows = floors(*map(list, zip(*valid)), results) if valid else {}
     scored = {"results": {**floor_rows, **results}, "notes": notes, "outputs": outputs, "real": scored_real,
               "frames": frames_scored, "person_share": person_share(list(mask_of.values())) if truth else None,
-              "scene": scene_results}
+              "scene": scene_results, "coverage": None if log is None else {
+                  "threshold": log.coverage.threshold, "uncovered_share": log.uncovered_share(),
+                  "uncovered_seconds": [[round(a, 2), round(b + 1 / log.fps, 2)] for a, b in log.uncovered_ranges()],
+                  "frames": len(log.scored), "summary": log.summary(), "by_generator": split}}
     return scored
+
+
+def subset_scores(generated, skeletons, real):
+    """Frames, pose error, detection and PCK (and PSNR against `real` when given) of a subset."""
+    if not generated:
+        return {"frames": 0, "pose_error": None, "detection_rate": None, "pck": None, "psnr": None}
+    error, rate, pck = pose_scores(generated, skeletons)
+    size = generated[0].shape[0]
+    return {"frames": len(generated), "pose_error": error, "detection_rate": rate, "pck": pck,
+            "psnr": None if real is None else mean_of(psnr(g, resize(r, size)) for g, r in zip(generated, real))}
+
+
+def coverage_table(coverage):
+    """Markdown: per generator, the scores of the covered and the uncovered frames side by side."""
+    lines = ["| generator | covered frames | pose error | PCK | PSNR | uncovered frames | pose error | PCK | PSNR |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, parts in coverage["by_generator"].items():
+        cells = [f"{parts[p]['frames']} | {fmt(parts[p]['pose_error'], 4)} | {fmt(parts[p]['pck'], 3)} | "
+                 f"{fmt(parts[p]['psnr'], 2)}" for p in ("covered", "uncovered")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def video_fps_of(path):
+    cap = open_video(path)
+    try:
+        return video_fps(cap)
+    finally:
+        cap.release()
 
 
 def read_frames_scaled(path, count, height):
@@ -339,6 +383,13 @@ def main():
                   + table(moved["scene"], {}))
             report += [f"### The same transfer on full frames (the target in its scene, {SCENE_HEIGHT} px high)", "",
                        markdown_table(moved["scene"], {}), ""]
+        if moved["coverage"]:
+            results["coverage"] = moved["coverage"]
+            print(f"\n{moved['coverage']['summary']}; threshold {moved['coverage']['threshold']:.3f} "
+                  "(covered vs uncovered source frames, per generator):\n" + coverage_table(moved["coverage"]))
+            report += ["### Coverage: covered vs uncovered source frames", "",
+                       moved["coverage"]["summary"] + f" (threshold {moved['coverage']['threshold']:.3f}, calibrated "
+                       "on the target's own frames; see coverage.py).", "", coverage_table(moved["coverage"]), ""]
         if moved["real"]:
             write_image(os.path.join(out, "contact_sheet_transfer.png"),
                         contact_sheet(moved["real"], moved["outputs"], first="truth" if truth else "source"))

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from cli import HelpFormatter, UserError, run_cli
 from losses import coarse_l1, mask_loss, nearest_l1
-from network_generator import EXEMPLAR_MODES, NetworkGenerator, input_channels, output_channels
+from network_generator import EXEMPLAR_MODES, NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
 from networks import MultiscaleDiscriminator, UnetGenerator
 from training import add_training_arguments, train_main
 
@@ -140,15 +140,6 @@ class GenGAN(NetworkGenerator):
             e.lerp_(p.detach(), 1 - decay)
         for e, b in zip(self.G_ema.buffers(), self.G.buffers()):
             e.copy_(b)
-
-
-@torch.no_grad()
-def start_from_the_exemplar(head):
-    """Initialise the refining head (the U-Net's last convolution) so that training starts from
-    the warped exemplar as it is: no flow, the choice leaning to the exemplar's pixels."""
-    head.weight[0:2] *= 0.1
-    head.bias[0:2] = 0.0
-    head.bias[5] = 1.0  # tanh(1) -> a choice of 0.88
 
 
 def main():

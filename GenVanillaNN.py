@@ -10,16 +10,18 @@
   connections (networks.UnetGenerator). Default 128 px.
 Both train with Adam on the L1 loss by default (`--loss mse` for the comparison in the README).
 With background plates (the default when the target video has them) both paint the person and a
-soft mask, composited over the plate crop behind the pose; `image` also sees that plate crop.
+soft mask, composited over the plate crop behind the pose; `image` also sees that plate crop, and
+with `--exemplar` the target's closest training frame warped into the pose, as GenGAN does
+(network_generator.py), then trained by default on the offset-tolerant losses (`--loss nn`).
 """
 import argparse
 
 import torch
 import torch.nn.functional as F
 
-from cli import HelpFormatter, run_cli
-from losses import mask_loss
-from network_generator import NetworkGenerator, input_channels, output_channels
+from cli import HelpFormatter, UserError, run_cli
+from losses import coarse_l1, mask_loss, nearest_l1
+from network_generator import EXEMPLAR_MODES, NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
 from networks import SkeletonDecoder, UnetGenerator
 from training import add_training_arguments, train_main
 
@@ -45,6 +47,8 @@ class GenVanillaNN(NetworkGenerator):
         else:
             self.net = UnetGenerator(in_ch=input_channels(cfg), out_ch=output_channels(cfg),
                                      num_downs=cfg["size"].bit_length() - 3, ngf=cfg["ngf"], max_ch=cfg["max_ch"])
+            if cfg.get("exemplar") == "refine":
+                start_from_the_exemplar(self.net.up[-2])
         self.net.to(self.device, memory_format=self.memory_format)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"], betas=(0.5, 0.999))
 
@@ -68,7 +72,9 @@ class GenVanillaNN(NetworkGenerator):
         out = self.net(self.network_input(batch))
         image = self.composited(out, batch)
         l1 = F.l1_loss(image, batch["image"])
-        loss = F.mse_loss(image, batch["image"]) if self.config.get("loss") == "mse" else l1
+        kind = self.config.get("loss")
+        loss = (F.mse_loss(image, batch["image"]) if kind == "mse" else
+                nearest_l1(image, batch["image"]) + coarse_l1(image, batch["image"]) if kind == "nn" else l1)
         masked = mask_loss(self.decode(out, batch).alpha, batch)
         # the image loss is on [-1, 1] without the GAN's weight of 100: scale the mask loss alike
         loss = loss + self.config.get("lambda_mask", 0.0) / 100 * masked
@@ -87,10 +93,24 @@ def main():
                         help="ske: from the 26-value skeleton; image: from the drawn skeleton")
     parser.add_argument("--ngf", type=int, default=32, help="network width")
     parser.add_argument("--max-ch", type=int, default=128, help="U-Net's widest layer, image variant")
-    parser.add_argument("--loss", choices=("l1", "mse"), default="l1",
-                        help="reconstruction loss (see the README for the comparison)")
+    parser.add_argument("--exemplar", choices=EXEMPLAR_MODES + ("none",), default="none",
+                        help="image variant: what the U-Net does with the target's closest frame warped into the pose "
+                             "(see GenGAN.py): refine it, only see it, or not see it")
+    parser.add_argument("--exemplar-window", type=float, default=2.0,
+                        help="seconds: a training frame's exemplar is at least this far from it in time")
+    parser.add_argument("--max-flow", type=float, default=4.0,
+                        help="largest correction of the warped exemplar, in pixels at the output size")
+    parser.add_argument("--loss", choices=("l1", "mse", "nn"), default=None,
+                        help="reconstruction loss: l1, mse (see the README for the comparison) or nn (the "
+                             "nearest-neighbour L1 with L1 at a quarter of the resolution; default: nn when refining "
+                             "an exemplar, else l1)")
     args = parser.parse_args()
-    config = {"variant": args.variant, "ngf": args.ngf, "max_ch": args.max_ch, "loss": args.loss}
+    if args.variant == "ske" and args.exemplar != "none":
+        raise UserError("--exemplar needs --variant image (the skeleton vector has no picture to line up with)")
+    exemplar = None if args.exemplar == "none" else args.exemplar
+    config = {"variant": args.variant, "ngf": args.ngf, "max_ch": args.max_ch,
+              "loss": args.loss or ("nn" if exemplar == "refine" else "l1"), "exemplar": exemplar,
+              "exemplar_window": args.exemplar_window, "max_flow": args.max_flow}
     return train_main(lambda *a, **kw: GenVanillaNN(*a, variant=args.variant, **kw), f"vanilla-{args.variant}",
                       DEFAULT_SIZES[args.variant], DEFAULT_EPOCHS, args, config)
 

@@ -30,6 +30,7 @@ import numpy as np
 import plates
 from cache_builder import FORMAT_VERSION, NATIVE_CROP_SIZES, build_cache, build_split_plates, plates_folder
 from cli import HelpFormatter, UserError, run_cli
+from coverage import thin_ranges
 from geometry import crop_box, cut_square, frame_to_crop
 from Skeleton import Skeleton, torso_centre
 
@@ -212,6 +213,9 @@ def main():
         m = vs.meta
         print(f"{args.video}: {m['frames_read']} frames read, {m['count']} skeletons found, "
               f"{m['frames_skipped']} frames skipped (no person), {time.time() - start:.2f} s (cache reused)")
+    missing = thin_ranges(vs.landmarks)
+    if missing:
+        print("as a target, this video never shows: " + "; ".join(missing) + " (a source doing that is guessed)")
     return 0
 
 

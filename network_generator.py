@@ -91,6 +91,15 @@ def resample(image, flow):
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+@torch.no_grad()
+def start_from_the_exemplar(head):
+    """Initialise the refining head (the U-Net's last convolution) so that training starts from
+    the warped exemplar as it is: no flow, the choice leaning to the exemplar's pixels."""
+    head.weight[0:2] *= 0.1
+    head.bias[0:2] = 0.0
+    head.bias[5] = 1.0  # tanh(1) -> a choice of 0.88
+
+
 class NetworkGenerator(Generator):
     """Base of the learnt generators: checkpoint I/O and `layers(ske)`.
 

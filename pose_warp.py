@@ -24,6 +24,7 @@ in the two poses (after Balakrishnan et al., "Synthesizing Images of Humans in U
 Coordinates are relative to the crop (0..1), so the warp runs at any resolution: 128 px for the
 network, the crop's native size for the scene.
 """
+import cmath
 from collections import namedtuple
 
 import cv2
@@ -84,32 +85,39 @@ def _affine(turn, along, across, axis, source_point, target_point):
     and by `across` across it, turn by `turn` (a unit complex), taking `source_point` to
     `target_point`."""
     # z -> turn * (along * Re(z / axis) + 1j * across * Im(z / axis)) * axis, as a real 2x2 matrix
-    columns = []
-    for unit in (1, 1j):
-        v = unit / axis
-        columns.append(turn * (along * v.real + 1j * across * v.imag) * axis)
-    linear = np.array([[columns[0].real, columns[1].real], [columns[0].imag, columns[1].imag]])
-    shift = target_point - (linear @ [source_point.real, source_point.imag] @ [1, 1j])
-    return np.hstack([linear, [[shift.real], [shift.imag]]])
+    c0 = turn * (along * (1 / axis).real + 1j * across * (1 / axis).imag) * axis
+    c1 = turn * (along * (1j / axis).real + 1j * across * (1j / axis).imag) * axis
+    shift = target_point - (c0 * source_point.real + c1 * source_point.imag)
+    return np.array([[c0.real, c1.real, shift.real], [c0.imag, c1.imag, shift.imag]])
+
+
+def _clip(value, bounds):
+    return min(max(value, bounds[0]), bounds[1])
 
 
 def _clamped_turn(turn, limit):
     """A unit complex `turn`, its angle clamped to +-`limit`."""
-    angle = float(np.clip(np.angle(turn), -limit, limit))
-    return complex(np.cos(angle), np.sin(angle))
+    return cmath.exp(1j * _clip(cmath.phase(turn), (-limit, limit)))
+
+
+def _unit(z):
+    return z / abs(z) if abs(z) > 0 else 1
 
 
 def part_transforms(source, query):
     """{part name: 2x3 transform (crop units) moving it from the `source` landmarks (33 x 4) onto
     the `query`'s, or None when the part is dropped} (see the module docstring)."""
-    src = source[:, 0].astype(np.float64) + 1j * source[:, 1].astype(np.float64)
-    dst = query[:, 0].astype(np.float64) + 1j * query[:, 1].astype(np.float64)
-    seen = source[:, 3] >= MIN_VISIBILITY
+    src = [complex(x, y) for x, y in np.asarray(source, np.float64)[:, :2]]
+    dst = [complex(x, y) for x, y in np.asarray(query, np.float64)[:, :2]]
+    seen = (np.asarray(source)[:, 3] >= MIN_VISIBILITY).tolist()
 
     def spine(z):  # hips' midpoint -> shoulders' midpoint
         return (z[L_SHOULDER] + z[R_SHOULDER]) / 2 - (z[L_HIP] + z[R_HIP]) / 2
 
-    body = float(np.clip(abs(spine(dst)) / max(abs(spine(src)), 1e-6), *TORSO_SCALE))
+    def mean(z, joints):
+        return sum(z[j] for j in joints) / len(joints)
+
+    body = _clip(abs(spine(dst)) / max(abs(spine(src)), 1e-6), TORSO_SCALE)
     out = {}
     for name, (kind, joints) in PARTS.items():
         out[name] = None
@@ -117,14 +125,17 @@ def part_transforms(source, query):
             face = [j for j in joints if seen[j]]
             if len(face) < 3:
                 continue
-            a, b = src[face] - src[face].mean(), dst[face] - dst[face].mean()
-            if np.sqrt(np.mean(np.abs(a) ** 2)) < MIN_BONE / 2:
+            centre_s, centre_q = mean(src, face), mean(dst, face)
+            a = [src[j] - centre_s for j in face]
+            b = [dst[j] - centre_q for j in face]
+            power = sum(abs(v) ** 2 for v in a)
+            if (power / len(a)) ** 0.5 < MIN_BONE / 2:
                 continue
-            w = (b * np.conj(a)).sum() / (np.abs(a) ** 2).sum()  # the least-squares zoom and turn
-            scale = float(np.clip(abs(w), *HEAD_SCALE))
-            out[name] = _affine(_clamped_turn(w, HEAD_MAX_TURN), scale, scale, 1, src[face].mean(), dst[face].mean())
+            w = sum(q * p.conjugate() for p, q in zip(a, b)) / power  # the least-squares zoom and turn
+            scale = _clip(abs(w), HEAD_SCALE)
+            out[name] = _affine(_clamped_turn(w, HEAD_MAX_TURN), scale, scale, 1, centre_s, centre_q)
             continue
-        if not seen[list(joints)].all():
+        if not all(seen[j] for j in joints):
             continue
         if kind == "torso":
             bone_s, bone_q = spine(src), spine(dst)
@@ -132,21 +143,18 @@ def part_transforms(source, query):
                 continue
             width_s = abs(src[L_SHOULDER] - src[R_SHOULDER]) + abs(src[L_HIP] - src[R_HIP])
             width_q = abs(dst[L_SHOULDER] - dst[R_SHOULDER]) + abs(dst[L_HIP] - dst[R_HIP])
-            across = float(np.clip(width_q / max(width_s, 1e-6), *TORSO_SCALE))
-            turn = _clamped_turn(bone_q / abs(bone_q) / (bone_s / abs(bone_s)) if abs(bone_q) > 0 else 1,
-                                 TORSO_MAX_TURN)
-            centre_s = (src[L_SHOULDER] + src[R_SHOULDER] + src[L_HIP] + src[R_HIP]) / 4
-            centre_q = (dst[L_SHOULDER] + dst[R_SHOULDER] + dst[L_HIP] + dst[R_HIP]) / 4
-            out[name] = _affine(turn, body, across, bone_s / abs(bone_s), centre_s, centre_q)
+            across = _clip(width_q / max(width_s, 1e-6), TORSO_SCALE)
+            turn = _clamped_turn(_unit(bone_q) / _unit(bone_s), TORSO_MAX_TURN)
+            out[name] = _affine(turn, body, across, _unit(bone_s), mean(src, joints), mean(dst, joints))
             continue
-        start_s, end_s = src[joints[0]], src[list(joints[1:])].mean()
-        start_q, end_q = dst[joints[0]], dst[list(joints[1:])].mean()
+        start_s, end_s = src[joints[0]], mean(src, joints[1:])
+        start_q, end_q = dst[joints[0]], mean(dst, joints[1:])
         bone_s, bone_q = end_s - start_s, end_q - start_q
         if abs(bone_s) < MIN_BONE:
             continue
-        along = float(np.clip(abs(bone_q) / abs(bone_s), *ALONG_SCALE))
-        turn = bone_q / abs(bone_q) / (bone_s / abs(bone_s)) if abs(bone_q) > 0 else 1
-        out[name] = _affine(turn, along, body, bone_s / abs(bone_s), (start_s + end_s) / 2, (start_q + end_q) / 2)
+        along = _clip(abs(bone_q) / abs(bone_s), ALONG_SCALE)
+        out[name] = _affine(_unit(bone_q) / _unit(bone_s), along, body, _unit(bone_s), (start_s + end_s) / 2,
+                            (start_q + end_q) / 2)
     return out
 
 
@@ -238,21 +246,22 @@ def warp_maps(mask, source, query, size=MAP_SIZE):
     source, query = np.asarray(source, np.float64), np.asarray(query, np.float64)
     low = part_weights(source)
     low_support = low * resize(mask, ASSIGN_SIZE, mask=True)[None]
-    weights = cv2.resize(low.transpose(1, 2, 0), (size, size), interpolation=cv2.INTER_LINEAR)
     sum_x, sum_y, best_x, best_y, best, over, cover = (np.zeros((size, size), np.float32) for _ in range(7))
     through = np.ones((size, size), np.float32)  # what the parts in front let through
     transforms = part_transforms(source, query)
     depth = dict(zip(PART_NAMES, part_depths(query)))
     order = sorted((name for name, t in transforms.items() if t is not None), key=lambda n: depth[n])
     step = size / ASSIGN_SIZE
+    support = low_support > 1 / 255  # each part's pixels, at the assignment's size: their boxes
+    rows, columns = support.any(axis=2), support.any(axis=1)
     moved = []
     for name in order:  # nearest first
         k = PART_NAMES.index(name)
-        ys, xs = np.nonzero(low_support[k] > 1 / 255)
-        if len(xs) == 0:
+        if not rows[k].any():
             continue
-        sx0, sy0 = max(0, int((xs.min() - 1) * step)), max(0, int((ys.min() - 1) * step))
-        sx1, sy1 = min(size, int(np.ceil((xs.max() + 2) * step))), min(size, int(np.ceil((ys.max() + 2) * step)))
+        ys, xs = np.flatnonzero(rows[k])[[0, -1]], np.flatnonzero(columns[k])[[0, -1]]
+        sx0, sy0 = max(0, int((xs[0] - 1) * step)), max(0, int((ys[0] - 1) * step))
+        sx1, sy1 = min(size, int(np.ceil((xs[1] + 2) * step))), min(size, int(np.ceil((ys[1] + 2) * step)))
         matrix = _pixel_matrix(transforms[name], size)
         matrix[:, 2] += matrix[:, :2] @ (sx0, sy0)  # from the source box's pixels
         corners = np.array([[0, 0], [sx1 - sx0, 0], [0, sy1 - sy0], [sx1 - sx0, sy1 - sy0]], np.float64)
@@ -262,7 +271,11 @@ def warp_maps(mask, source, query, size=MAP_SIZE):
         if x1 <= x0 or y1 <= y0:
             continue
         matrix[:, 2] -= (x0, y0)  # into the destination box's pixels
-        a = cv2.warpAffine(mask[sy0:sy1, sx0:sx1] * weights[sy0:sy1, sx0:sx1, k], matrix, (x1 - x0, y1 - y0),
+        # the part's share of the source box's pixels: its assignment, upsampled as a resize would
+        upsample = np.array([[1 / step, 0, (sx0 + 0.5) / step - 0.5], [0, 1 / step, (sy0 + 0.5) / step - 0.5]])
+        share = cv2.warpAffine(low[k], upsample, (sx1 - sx0, sy1 - sy0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+        a = cv2.warpAffine(mask[sy0:sy1, sx0:sx1] * share, matrix, (x1 - x0, y1 - y0),
                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         # where the destination box's pixels come from, in the source crop's units
         back = cv2.invertAffineTransform(matrix)
@@ -278,9 +291,9 @@ def warp_maps(mask, source, query, size=MAP_SIZE):
         sum_y[region] += shown * at_y
         over[region] += shown
         more = shown > best[region]
-        best[region] = np.where(more, shown, best[region])
-        best_x[region] = np.where(more, at_x, best_x[region])
-        best_y[region] = np.where(more, at_y, best_y[region])
+        np.copyto(best[region], shown, where=more)
+        np.copyto(best_x[region], at_x, where=more)
+        np.copyto(best_y[region], at_y, where=more)
         through[region] *= 1 - a
         cover[region] += a
         moved.append(name)

@@ -184,3 +184,18 @@ def test_a_checkpoint_from_before_exemplars_still_loads_and_runs(tmp_path):
     assert loaded.exemplar_mode is None and loaded.G.down[0].in_channels == 6
     layers = loaded.layers(video.ske[3], np.full((32, 32, 3), 120, np.uint8))
     assert layers.person.shape == (32, 32, 3) and layers.sharper is None
+
+
+def test_the_u_net_trains_on_exemplars_too_and_the_vector_network_refuses_them(taichi_clip, tmp_path):
+    import json
+
+    from conftest import assert_one_line_error, run_script
+
+    out = tmp_path / "van.pt"
+    proc = run_script("GenVanillaNN.py", taichi_clip, "--variant", "image", "--exemplar", "refine", "--size", "32",
+                      "--ngf", "8", "--batch-size", "4", "--epochs", "1", "--held-out", "0.2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((tmp_path / "van" / "config.json").read_text())
+    assert config["exemplar"] == "refine" and config["loss"] == "nn" and config["plates"]
+    assert "--variant image" in assert_one_line_error(run_script(
+        "GenVanillaNN.py", taichi_clip, "--variant", "ske", "--exemplar", "input", "--out", str(tmp_path / "s.pt")))

@@ -1,4 +1,5 @@
 """GenVanillaNN and GenGAN: learning, checkpoints, resume, interruption, bad checkpoints, DDP."""
+import json
 import os
 import signal
 import subprocess
@@ -97,6 +98,8 @@ def test_resume_continues_the_epoch_count_and_optimizer(taichi_clip, tmp_path):
     assert resumed["epochs"] == 2 and resumed["steps"] == 2 * ckpt["steps"]
     assert [r["epoch"] for r in resumed["loss_log"]] == [1, 2]
     assert os.path.exists(os.path.join(str(tmp_path / "van"), "loss.png"))
+    with open(tmp_path / "van" / "config.json") as f:  # the run's resolved options, readable
+        assert json.load(f) == resumed["config"]
 
 
 def test_bad_checkpoints_and_flags_give_one_line_errors(taichi_clip, tmp_path):
