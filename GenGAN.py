@@ -32,9 +32,9 @@ import torch.nn.functional as F
 
 from cli import HelpFormatter, UserError, run_cli
 from losses import coarse_l1, mask_loss, nearest_l1
-from network_generator import EXEMPLAR_MODES, NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
+from network_generator import NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
 from networks import MultiscaleDiscriminator, UnetGenerator
-from training import add_training_arguments, train_main
+from training import add_exemplar_arguments, add_training_arguments, exemplar_config, train_main
 
 DEFAULT_SIZE = 128
 DEFAULT_EPOCHS = 60
@@ -147,13 +147,7 @@ def main():
         description="Train the conditional GAN (GEN_TYPE 4) on a target video; saves models/TARGET_gan.pt.",
         formatter_class=HelpFormatter)
     add_training_arguments(parser, DEFAULT_SIZE, DEFAULT_EPOCHS)
-    parser.add_argument("--exemplar", choices=EXEMPLAR_MODES + ("none",), default="refine",
-                        help="what the generator does with the target's closest frame warped into the pose: "
-                             "refine it (flow, own pixels, choice), only see it (input), or not see it (none)")
-    parser.add_argument("--exemplar-window", type=float, default=2.0,
-                        help="seconds: a training frame's exemplar is at least this far from it in time")
-    parser.add_argument("--max-flow", type=float, default=4.0,
-                        help="largest correction of the warped exemplar, in pixels at the output size")
+    add_exemplar_arguments(parser, "refine")
     parser.add_argument("--ngf", type=int, default=32, help="generator width")
     parser.add_argument("--max-ch", type=int, default=128, help="generator's widest layer")
     parser.add_argument("--ndf", type=int, default=32, help="discriminator width")
@@ -174,8 +168,7 @@ def main():
     args = parser.parse_args()
     refine = args.exemplar == "refine"
     config = {"ngf": args.ngf, "max_ch": args.max_ch, "ndf": args.ndf, "d_scales": args.d_scales,
-              "exemplar": None if args.exemplar == "none" else args.exemplar, "exemplar_window": args.exemplar_window,
-              "max_flow": args.max_flow, "nn_window": args.nn_window,
+              **exemplar_config(args), "nn_window": args.nn_window,
               "lambda_l1": (0.0 if refine else 100.0) if args.lambda_l1 is None else args.lambda_l1,
               "lambda_nn": (100.0 if refine else 0.0) if args.lambda_nn is None else args.lambda_nn,
               "lambda_coarse": (100.0 if refine else 0.0) if args.lambda_coarse is None else args.lambda_coarse,

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 
 from cli import HelpFormatter, UserError, run_cli
 from losses import coarse_l1, mask_loss, nearest_l1
-from network_generator import EXEMPLAR_MODES, NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
+from network_generator import NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
 from networks import SkeletonDecoder, UnetGenerator
-from training import add_training_arguments, train_main
+from training import add_exemplar_arguments, add_training_arguments, exemplar_config, train_main
 
 VARIANTS = ("ske", "image")
 DEFAULT_SIZES = {"ske": 64, "image": 128}
@@ -93,13 +93,7 @@ def main():
                         help="ske: from the 26-value skeleton; image: from the drawn skeleton")
     parser.add_argument("--ngf", type=int, default=32, help="network width")
     parser.add_argument("--max-ch", type=int, default=128, help="U-Net's widest layer, image variant")
-    parser.add_argument("--exemplar", choices=EXEMPLAR_MODES + ("none",), default="none",
-                        help="image variant: what the U-Net does with the target's closest frame warped into the pose "
-                             "(see GenGAN.py): refine it, only see it, or not see it")
-    parser.add_argument("--exemplar-window", type=float, default=2.0,
-                        help="seconds: a training frame's exemplar is at least this far from it in time")
-    parser.add_argument("--max-flow", type=float, default=4.0,
-                        help="largest correction of the warped exemplar, in pixels at the output size")
+    add_exemplar_arguments(parser, "none")
     parser.add_argument("--loss", choices=("l1", "mse", "nn"), default=None,
                         help="reconstruction loss: l1, mse (see the README for the comparison) or nn (the "
                              "nearest-neighbour L1 with L1 at a quarter of the resolution; default: nn when refining "
@@ -107,10 +101,8 @@ def main():
     args = parser.parse_args()
     if args.variant == "ske" and args.exemplar != "none":
         raise UserError("--exemplar needs --variant image (the skeleton vector has no picture to line up with)")
-    exemplar = None if args.exemplar == "none" else args.exemplar
-    config = {"variant": args.variant, "ngf": args.ngf, "max_ch": args.max_ch,
-              "loss": args.loss or ("nn" if exemplar == "refine" else "l1"), "exemplar": exemplar,
-              "exemplar_window": args.exemplar_window, "max_flow": args.max_flow}
+    config = {"variant": args.variant, "ngf": args.ngf, "max_ch": args.max_ch, **exemplar_config(args),
+              "loss": args.loss or ("nn" if args.exemplar == "refine" else "l1")}
     return train_main(lambda *a, **kw: GenVanillaNN(*a, variant=args.variant, **kw), f"vanilla-{args.variant}",
                       DEFAULT_SIZES[args.variant], DEFAULT_EPOCHS, args, config)
 

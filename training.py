@@ -20,6 +20,7 @@ from checkpoints import check_resumable, model_path, open_run, run_folder
 from cli import UserError
 from devices import device_name, select_device
 from files import atomic_write_bytes
+from network_generator import EXEMPLAR_MODES
 from target_data import TargetData, default_memory_budget
 from training_log import write_config, write_loss_log, write_samples
 from VideoSkeleton import VideoSkeleton
@@ -56,6 +57,24 @@ def add_training_arguments(parser, default_size, default_epochs):
     parser.add_argument("--lambda-mask", type=float, default=10.0,
                         help="weight of the person-mask loss against MediaPipe's segmentation")
     return parser
+
+
+def add_exemplar_arguments(parser, default):
+    """The options of the exemplar input (network_generator.py), shared by GenGAN and GenVanillaNN."""
+    parser.add_argument("--exemplar", choices=EXEMPLAR_MODES + ("none",), default=default,
+                        help="what the network does with the target's closest training frame warped into the pose: "
+                             "refine it (a flow, its own pixels and a choice between them), only see it (input), "
+                             "or not see it (none)")
+    parser.add_argument("--exemplar-window", type=float, default=2.0,
+                        help="seconds: a training frame's exemplar is at least this far from it in time")
+    parser.add_argument("--max-flow", type=float, default=4.0,
+                        help="largest correction of the warped exemplar, in pixels at the output size")
+
+
+def exemplar_config(args):
+    """The config entries of the exemplar options."""
+    return {"exemplar": None if args.exemplar == "none" else args.exemplar, "exemplar_window": args.exemplar_window,
+            "max_flow": args.max_flow}
 
 
 def check_arguments(args):

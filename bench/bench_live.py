@@ -1,8 +1,9 @@
 """Live demo: does the pipeline keep up with a camera? For each generator, DanceDemo plays a
-video as if it were a camera (`--live`: frames arrive at the video's frame rate, the newest is
-taken, missed ones are dropped) and reports frames shown and dropped, fps, and camera-to-screen
-latency p50/p95; beside it, MediaPipe alone on the same video, and landmark jitter with and
-without MediaPipe's own smoothing.
+video as if it were a camera (`python DanceDemo.py --live --no-window`, in its own process, as a
+user runs it: frames arrive at the video's frame rate, the newest is taken, missed ones are
+dropped) and its own report is read: frames shown and dropped, fps, and camera-to-screen latency
+p50/p95; beside it, MediaPipe alone on the same video, and landmark jitter with and without
+MediaPipe's own smoothing.
 
     python bench/bench_live.py [--source VIDEO ...] [--target VIDEO] [--gen 1,2,3,4]
 
@@ -11,22 +12,25 @@ shipped source (25 fps, 512x512) and on a real 30 fps 960x720 video.
 """
 import argparse
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cli import UserError  # noqa: E402
 from devices import device_name, select_device  # noqa: E402
-from video_io import video_fps  # noqa: E402
-from DanceDemo import DanceDemo  # noqa: E402
 from generators import GEN_TYPES  # noqa: E402
-from Skeleton import REDUCED_JOINTS, Skeleton, reset_video_tracking  # noqa: E402
-from Skeleton import body_height  # noqa: E402
+from Skeleton import REDUCED_JOINTS, Skeleton, body_height, reset_video_tracking  # noqa: E402
+from video_io import video_fps  # noqa: E402
+
+LIVE_REPORT = re.compile(r"(\d+) frames shown, (\d+) dropped \(([\d.]+)%\), ([\d.]+) fps, latency p50 (\d+) ms, "
+                         r"p95 (\d+) ms")
 
 
 def mediapipe_alone(source, smooth=True):
@@ -56,6 +60,19 @@ def jitter(found):
     return 1000 * float(np.mean(steps)) / float(np.median(heights))
 
 
+def live_run(source, target, gen_type):
+    """(shown, dropped, dropped %, fps, p50 ms, p95 ms) of `DanceDemo.py --live` on `source`, or the
+    reason it did not run."""
+    out = os.path.join(tempfile.mkdtemp(), "live.mp4")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "DanceDemo.py"), "--live", "--no-window", "--source",
+                           source, "--target", target, "--gen", str(gen_type), "--out", out], cwd=REPO,
+                          capture_output=True, text=True)
+    found = LIVE_REPORT.search(proc.stdout)
+    if proc.returncode != 0 or not found:
+        return (proc.stderr.strip().splitlines() or ["no report"])[-1]
+    return tuple(float(v) for v in found.groups())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source", nargs="+", default=["data/demo_source.mp4"],
@@ -64,14 +81,6 @@ def main():
     parser.add_argument("--gen", default="1,2,3,4", help="generators (default 1,2,3,4)")
     args = parser.parse_args()
     print(f"machine: {device_name(select_device())}; target {args.target}")
-    out = os.path.join(tempfile.mkdtemp(), "live.mp4")
-    demos = {}
-    for gen_type in [int(g) for g in args.gen.split(",")]:
-        try:
-            demos[gen_type] = DanceDemo(args.source[0], gen_type, target=args.target, out=out, show=False,
-                                        live=True, progress=False)
-        except UserError as err:  # a missing model is reported, not fatal
-            print(f"{GEN_TYPES[gen_type]}: skipped ({err})")
     for source in args.source:
         cap = cv2.VideoCapture(source)
         fps, size = video_fps(cap), (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -81,15 +90,14 @@ def main():
         print(f"\n{source}: played as a {fps:.2f} fps {size[0]}x{size[1]} camera")
         print(f"  MediaPipe alone: {mp_fps:.1f} fps; landmark jitter {jitter(smoothed):.2f} with MediaPipe's "
               f"smoothing (the demo's), {jitter(raw):.2f} without (thousandths of body height per frame^2)")
-        for gen_type, demo in demos.items():
-            demo.source = source
-            demo.draw()
-            os.remove(out)
-            stats = demo.stats
-            total = stats.shown + stats.dropped
-            print(f"  {GEN_TYPES[gen_type]:<14} {stats.shown:4d} shown, {stats.dropped:3d} dropped "
-                  f"({stats.dropped / max(total, 1):5.1%}), {stats.fps():5.1f} fps, latency p50 "
-                  f"{stats.latency_ms(50):4.0f} ms, p95 {stats.latency_ms(95):4.0f} ms")
+        for gen_type in [int(g) for g in args.gen.split(",")]:
+            result = live_run(source, args.target, gen_type)
+            if isinstance(result, str):
+                print(f"  {GEN_TYPES[gen_type]:<14} skipped: {result}")
+                continue
+            shown, dropped, share, run_fps, p50, p95 = result
+            print(f"  {GEN_TYPES[gen_type]:<14} {shown:4.0f} shown, {dropped:3.0f} dropped ({share:4.1f}%), "
+                  f"{run_fps:5.1f} fps, latency p50 {p50:4.0f} ms, p95 {p95:4.0f} ms")
 
 
 if __name__ == "__main__":

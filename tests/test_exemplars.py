@@ -1,7 +1,6 @@
 """Exemplars: the part-by-part warp of the target's own pixels, the facing-aware search that picks
 them, the training pairs, and the GAN that refines them (old checkpoints still load)."""
 import numpy as np
-import pytest
 import torch
 
 import pose_warp
