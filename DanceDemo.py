@@ -267,9 +267,16 @@ class DanceDemo:
 
 
 def main(default_gen):
-    parser = argparse.ArgumentParser(description="Make the target perform the source's moves "
-                                                 "(side-by-side video), from a video or live from a camera.",
-                                     formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(
+        description="Make the target perform the source's moves (side-by-side video), from a video or live from a "
+                    "camera.", formatter_class=HelpFormatter,
+        epilog="Coverage: a person-specific model can only be as good as the poses its target video shows. A source "
+               "pose is covered when it is as close to a pose of the target's video as the target's own unseen frames "
+               "are to the rest of its video (calibrated on the target). A file run ends with a line saying what share "
+               "of the source's poses is not covered, and when, and writes OUT_coverage.png beside the video: the "
+               "distance over time against that threshold, and the worst source poses beside the closest the target "
+               "shows (film the target doing those moves). In the window, an orange dot marks a pose that is not "
+               "covered: there the picture is a guess.")
     parser.add_argument("--source", default=DEFAULT_SOURCE,
                         help="the performer: a video file, or a camera number such as 0 (live)")
     parser.add_argument("--target", default=DEFAULT_TARGET, help="the target's video")
