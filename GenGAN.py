@@ -18,8 +18,10 @@ pix2pix's recipe with pix2pixHD's ingredients that need no downloaded weights, a
 - discriminator: PatchGANs at two scales conditioned on the drawing, LSGAN loss;
 - generator loss: adversarial + discriminator feature matching (lambda 10) + the image losses of
   losses.py: with an exemplar to refine, the nearest-neighbour L1 (a sharp pixel slightly off
-  is not punished) and L1 at a quarter of the resolution (colours and layout); otherwise L1 to
-  the real frame (lambda 100). Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
+  is not punished) and L1 at a quarter of the resolution (colours and layout), and a cost for
+  painting where the exemplar has pixels (--lambda-choice: its pixels are the default, so the
+  person stays sharp and where the warp put the limbs); otherwise L1 to the real frame (lambda
+  100). Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
 Training pairs look like use: a frame's exemplar is the closest training frame more than
 --exemplar-window seconds away from it, never a held-out frame.
 On CUDA the forward passes run in bfloat16 autocast (mixed precision).
@@ -95,7 +97,7 @@ class GenGAN(NetworkGenerator):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.G_train(self.network_input(batch))
         decoded = self.decode(out.float(), batch)
-        fake = self.composited(out.float(), batch)
+        fake = self.composited(out, batch, decoded)
         losses = {}
         use_gan = cfg["lambda_gan"] > 0
         if use_gan:
@@ -111,6 +113,9 @@ class GenGAN(NetworkGenerator):
             losses["d"] = loss_d.item()
         loss_mask = mask_loss(decoded.alpha, batch)
         loss_g = self.image_loss(fake, real) + cfg.get("lambda_mask", 0.0) * loss_mask
+        if decoded.choice is not None and cfg.get("lambda_choice"):
+            # the exemplar's own pixels are the default wherever it has some: painting instead must pay
+            loss_g = loss_g + cfg["lambda_choice"] * (batch["exemplar_mask"] * (1 - decoded.choice)).mean()
         if use_gan:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 pred_fake = self.D_train(torch.cat([x, fake], 1))
@@ -160,6 +165,9 @@ def main():
     parser.add_argument("--lambda-coarse", type=float, default=None,
                         help="weight of L1 at a quarter of the resolution (default: 100 when refining an exemplar, "
                              "else 0)")
+    parser.add_argument("--lambda-choice", type=float, default=20.0,
+                        help="weight of the cost of painting where the warped exemplar has pixels (refine): the "
+                             "exemplar's own, sharp pixels are the default")
     parser.add_argument("--lambda-gan", type=float, default=1.0,
                         help="weight of the adversarial loss; 0 trains the U-Net on the image losses alone")
     parser.add_argument("--lambda-fm", type=float, default=10.0, help="weight of feature matching")
@@ -172,6 +180,7 @@ def main():
               "lambda_l1": (0.0 if refine else 100.0) if args.lambda_l1 is None else args.lambda_l1,
               "lambda_nn": (100.0 if refine else 0.0) if args.lambda_nn is None else args.lambda_nn,
               "lambda_coarse": (100.0 if refine else 0.0) if args.lambda_coarse is None else args.lambda_coarse,
+              "lambda_choice": args.lambda_choice if refine else 0.0,
               "lambda_gan": args.lambda_gan, "lambda_fm": args.lambda_fm, "ema_decay": args.ema_decay}
     if args.nn_window < 1 or args.nn_window % 2 == 0:
         raise UserError(f"--nn-window must be an odd number of pixels, got {args.nn_window}")

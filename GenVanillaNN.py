@@ -70,14 +70,17 @@ class GenVanillaNN(NetworkGenerator):
         if self.variant == "ske":  # the vector is shift/scale invariant: jitter it a little instead
             batch = dict(batch, vector=batch["vector"] + 0.01 * torch.randn_like(batch["vector"]))
         out = self.net(self.network_input(batch))
-        image = self.composited(out, batch)
+        decoded = self.decode(out, batch)
+        image = self.composited(out, batch, decoded)
         l1 = F.l1_loss(image, batch["image"])
         kind = self.config.get("loss")
         loss = (F.mse_loss(image, batch["image"]) if kind == "mse" else
                 nearest_l1(image, batch["image"]) + coarse_l1(image, batch["image"]) if kind == "nn" else l1)
-        masked = mask_loss(self.decode(out, batch).alpha, batch)
+        masked = mask_loss(decoded.alpha, batch)
         # the image loss is on [-1, 1] without the GAN's weight of 100: scale the mask loss alike
         loss = loss + self.config.get("lambda_mask", 0.0) / 100 * masked
+        if decoded.choice is not None:  # the exemplar's own pixels are the default (see GenGAN.py)
+            loss = loss + self.config.get("lambda_choice", 0.0) / 100 * (batch["exemplar_mask"] * (1 - decoded.choice)).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -94,6 +97,9 @@ def main():
     parser.add_argument("--ngf", type=int, default=32, help="network width")
     parser.add_argument("--max-ch", type=int, default=128, help="U-Net's widest layer, image variant")
     add_exemplar_arguments(parser, "none")
+    parser.add_argument("--lambda-choice", type=float, default=20.0,
+                        help="with --exemplar refine: weight of the cost of painting where the warped exemplar has "
+                             "pixels (on the GAN's scale of 100 for the image loss)")
     parser.add_argument("--loss", choices=("l1", "mse", "nn"), default=None,
                         help="reconstruction loss: l1, mse (see the README for the comparison) or nn (the "
                              "nearest-neighbour L1 with L1 at a quarter of the resolution; default: nn when refining "
@@ -102,7 +108,8 @@ def main():
     if args.variant == "ske" and args.exemplar != "none":
         raise UserError("--exemplar needs --variant image (the skeleton vector has no picture to line up with)")
     config = {"variant": args.variant, "ngf": args.ngf, "max_ch": args.max_ch, **exemplar_config(args),
-              "loss": args.loss or ("nn" if args.exemplar == "refine" else "l1")}
+              "loss": args.loss or ("nn" if args.exemplar == "refine" else "l1"),
+              "lambda_choice": args.lambda_choice if args.exemplar == "refine" else 0.0}
     return train_main(lambda *a, **kw: GenVanillaNN(*a, variant=args.variant, **kw), f"vanilla-{args.variant}",
                       DEFAULT_SIZES[args.variant], DEFAULT_EPOCHS, args, config)
 

@@ -223,9 +223,10 @@ class NetworkGenerator(Generator):
         person = choice * resample(batch["exemplar"], flow) + (1 - choice) * synth
         return Decoded(person, unit(out[:, 6:7]), flow, choice, synth)
 
-    def composited(self, out, batch):
-        """A batch of network outputs as images: with plates, person * alpha + background."""
-        decoded = self.decode(out, batch)
+    def composited(self, out, batch, decoded=None):
+        """A batch of network outputs (or their `decoded` reading) as images: with plates,
+        person * alpha + background."""
+        decoded = self.decode(out, batch) if decoded is None else decoded
         if decoded.alpha is None:
             return decoded.person
         return decoded.person * decoded.alpha + batch["background"] * (1 - decoded.alpha)

@@ -306,13 +306,17 @@ def warp_maps(mask, source, query, size=MAP_SIZE):
 
 
 def remap_person(image, from_x, from_y, over, size):
-    """The pixels of `image` (any size) at the source positions of warp_maps' maps, at `size` px."""
+    """The pixels of `image` (any size) at the source positions of warp_maps' maps, at `size` px
+    (black where no part shows)."""
     if from_x.shape[0] != size:
         from_x, from_y, over = (resize(m, size, mask=True) for m in (from_x, from_y, over))
+    shown = over > 1e-3
     over = np.maximum(over, 1e-4)
     side = image.shape[0]
-    return cv2.remap(image, from_x / over * side - 0.5, from_y / over * side - 0.5, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    person = cv2.remap(image, from_x / over * side - 0.5, from_y / over * side - 0.5, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    person[~shown] = 0
+    return person
 
 
 def warp_person(image, mask, source, query, size=None):

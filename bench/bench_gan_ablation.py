@@ -11,14 +11,16 @@ threads torch uses (M minutes on 2 cores = 2 M CPU-minutes), so variants that sh
 machine with other work still get the same compute.
 
 Variants (each a change to the shipped recipe, `refine`):
-  drawing        the generator from the drawing and the plate alone (`--exemplar none`: the GAN
-                 of earlier releases)
-  l1-only        the same U-Net from the drawing, on L1 alone (no discriminator)
-  warp           the warped exemplar alone, composited over the plate: no network
-  input          the exemplar as four more input channels, trained as `drawing`
-  refine         flow + own pixels + choice, nearest-neighbour L1 + coarse L1 + GAN (the default)
-  refine-l1      the same network trained on plain L1 instead of the offset-tolerant losses
-  refine-no-gan  `refine` without the discriminator
+  drawing             the generator from the drawing and the plate alone (`--exemplar none`: the
+                      GAN of earlier releases)
+  l1-only             the same U-Net from the drawing, on L1 alone (no discriminator)
+  warp                the warped exemplar alone, composited over the plate: no network
+  input               the exemplar as four more input channels, trained as `drawing`
+  refine              flow + own pixels + choice, nearest-neighbour L1 + coarse L1 + the cost of
+                      painting over the exemplar + GAN (the default)
+  refine-free-choice  `refine` without the cost of painting over the exemplar
+  refine-no-gan       `refine` without the discriminator (GenVanillaNN --exemplar refine)
+`--score NAME=CHECKPOINT` also scores a GAN trained elsewhere, the same way.
 Checkpoints go to a temporary folder; nothing in models/ is touched. Every variant trains in this
 one process, one after the other, so they share the machine alike.
 """
@@ -53,11 +55,11 @@ from pose_warp import warp_person  # noqa: E402
 RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_gan": 1.0, "lambda_fm": 10.0,
           "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128, "held_out": 0.2, "default_epochs": 1,
           "lambda_mask": 10.0, "plates": True, "exemplar": "refine", "exemplar_window": 2.0, "max_flow": 4.0,
-          "nn_window": 3, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0}
+          "nn_window": 3, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0}
 DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0}
-CHANGES = {"drawing": DRAWING, "l1-only": dict(DRAWING, lambda_gan=0.0, lambda_fm=0.0),
-           "input": dict(DRAWING, exemplar="input"), "refine": {},
-           "refine-l1": {"lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0},
+CHANGES = {"drawing": dict(DRAWING, lambda_choice=0.0), "l1-only": dict(DRAWING, lambda_gan=0.0, lambda_fm=0.0, lambda_choice=0.0),
+           "input": dict(DRAWING, exemplar="input", lambda_choice=0.0), "refine": {},
+           "refine-free-choice": {"lambda_choice": 0.0},
            "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}}
 
 
@@ -140,6 +142,8 @@ def main():
     parser.add_argument("--transfer", default=None, help="a source video to score each variant's transfer on")
     parser.add_argument("--out", default=None, help="also write the scores as JSON here")
     parser.add_argument("--models", default=None, help="keep each variant's final checkpoint here (VARIANT.pt)")
+    parser.add_argument("--score", nargs="*", default=[], metavar="NAME=CHECKPOINT",
+                        help="also score these GAN checkpoints (trained on the same split)")
     args = parser.parse_args()
     device = select_device()
     vs = VideoSkeleton(args.target, verbose=False)
@@ -162,6 +166,9 @@ def main():
         print(line(name, result, native, moved), flush=True)
 
     report("nearest", GenNearest(vs, temporal=True, indices=train, output_size=RECIPE["size"]))
+    for item in args.score:
+        name, path = item.split("=", 1)
+        report(name, GenGAN(vs, path=path, device=device))
     data = {}
     for name in args.variants.split(","):
         if name == "warp":

@@ -3,7 +3,9 @@
     python bench/bench_train.py [--target VIDEO] [--steps N] [--batch-size B]
 
 Times N training steps (after 3 warm-up steps) of vanilla-ske (64 px), vanilla-image (128 px) and
-the GAN (128 px, and 256 px) with the shipped configurations.
+the GAN (128 px, and 256 px) with the shipped configurations (the person over the background
+plate), the GAN both refining its warped exemplar (the default) and from the drawing alone
+(`--exemplar none`, the GAN of earlier releases).
 """
 import argparse
 import os
@@ -21,8 +23,10 @@ from GenVanillaNN import GenVanillaNN  # noqa: E402
 from target_data import TargetData  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
 
-BASE = {"ngf": 32, "max_ch": 128, "lr": 2e-4, "held_out": 0.0, "default_epochs": 1}
+BASE = {"ngf": 32, "max_ch": 128, "lr": 2e-4, "held_out": 0.0, "default_epochs": 1, "plates": True, "lambda_mask": 10.0}
 GAN = dict(BASE, ndf=32, d_scales=2, lambda_l1=100.0, lambda_gan=1.0, lambda_fm=10.0, ema_decay=0.999)
+REFINE = dict(GAN, exemplar="refine", exemplar_window=2.0, max_flow=4.0, nn_window=3, lambda_l1=0.0, lambda_nn=100.0,
+              lambda_coarse=100.0)
 
 
 def main():
@@ -37,12 +41,16 @@ def main():
     print(f"device: {device_name(device)}; batch {args.batch_size}")
     runs = [("vanilla-ske", 64, lambda c: GenVanillaNN(vs, False, "ske", c, "/tmp/unused.pt", device), BASE),
             ("vanilla-image", 128, lambda c: GenVanillaNN(vs, False, "image", c, "/tmp/unused.pt", device), BASE)]
-    runs += [("gan", int(s), lambda c: GenGAN(vs, False, c, "/tmp/unused.pt", device), GAN)
-             for s in args.sizes.split(",")]
+    for recipe, cfg in (("gan (exemplar)", REFINE), ("gan (drawing)", GAN)):
+        runs += [(recipe, int(s), lambda c: GenGAN(vs, False, c, "/tmp/unused.pt", device), cfg)
+                 for s in args.sizes.split(",")]
+    frames = np.linspace(0, vs.ske_count() - 1, min(200, vs.ske_count())).astype(int)  # exemplars 2 s away exist
+    plates = vs.plates()
     for name, size, make, cfg in runs:
         cfg = dict(cfg, size=size, batch_size=args.batch_size, variant=name.split("-")[-1])
         gen = make(cfg)
-        data = TargetData(vs, np.arange(min(64, vs.ske_count())), size, device)
+        window = round(2.0 * vs.fps) if cfg.get("exemplar") else None
+        data = TargetData(vs, frames, size, device, plates=plates, exemplar_window=window)
         batches = [data.batch(np.random.default_rng(i).choice(len(data), args.batch_size), augment=True)
                    for i in range(4)]
         for i in range(3):
@@ -55,7 +63,7 @@ def main():
         if device.type == "cuda":
             torch.cuda.synchronize()
         rate = args.steps * args.batch_size / (time.perf_counter() - start)
-        print(f"{name:<14} {size:>4} px: {rate:7.1f} images/s")
+        print(f"{name:<16} {size:>4} px: {rate:7.1f} images/s")
 
 
 if __name__ == "__main__":
