@@ -277,9 +277,11 @@ class NetworkGenerator(Generator):
         at_x, at_y = xs + flow[:, :, 0], ys + flow[:, :, 1]
         source_x = cv2.remap(from_x / over, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         source_y = cv2.remap(from_y / over, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        shown = cv2.remap((over > 1e-3).astype(np.float32), at_x, at_y, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)  # black where no part shows, as at 128 px
         side = image.shape[0]
         moved = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32) * shown[:, :, None]
         own = np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32)  # RGB -> BGR
         choice = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True)[:, :, None]
         person = choice * moved + (1 - choice) * resize(own, size)

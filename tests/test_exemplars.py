@@ -128,7 +128,7 @@ TINY = {"ngf": 8, "max_ch": 16, "ndf": 8, "d_scales": 2, "lr": 2e-3, "batch_size
         "default_epochs": 1, "lambda_gan": 1.0, "lambda_fm": 10.0, "ema_decay": 0.9, "size": 32, "plates": True,
         "lambda_mask": 10.0}
 REFINE = dict(TINY, exemplar="refine", exemplar_window=0.2, max_flow=4.0, nn_window=3, lambda_l1=0.0,
-              lambda_nn=100.0, lambda_coarse=100.0)
+              lambda_nn=100.0, lambda_coarse=100.0, lambda_choice=20.0)
 
 
 class PlatedPoses(SyntheticPoses):
