@@ -30,7 +30,7 @@ from exemplars import index_of
 from generator_api import Generator, Layers
 from geometry import resize
 from Skeleton import normalize_reduced
-from pose_warp import remap_person, warp_maps
+from pose_warp import remap_person, source_positions, warp_maps
 
 EXEMPLAR_MODES = ("input", "refine")
 
@@ -270,20 +270,15 @@ class NetworkGenerator(Generator):
         if size <= self.size:
             return None
         from_x, from_y, _, over, _ = exemplar.maps
-        from_x, from_y, over = (resize(m, size, mask=True) for m in (from_x, from_y, over))
-        over = np.maximum(over, 1e-4)
         flow = resize(np.ascontiguousarray(flow), size, mask=True) * (size / self.size)
-        xs, ys = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
-        at_x, at_y = xs + flow[:, :, 0], ys + flow[:, :, 1]
-        source_x = cv2.remap(from_x / over, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        source_y = cv2.remap(from_y / over, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        shown = cv2.remap((over > 1e-3).astype(np.float32), at_x, at_y, cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT)  # black where no part shows, as at 128 px
+        source_x, source_y, shown = source_positions(from_x, from_y, over, size, flow)
         side = image.shape[0]
         moved = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32) * shown[:, :, None]
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         own = np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32)  # RGB -> BGR
-        choice = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True)[:, :, None]
+        # where no part shows (a seam, the outline: sharper here than at the network's size, where
+        # the exemplar is black there), the network's own pixels, never black
+        choice = (resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True) * shown)[:, :, None]
         person = choice * moved + (1 - choice) * resize(own, size)
         return Layers(np.clip(person + 0.5, 0, 255).astype(np.uint8), resize(alpha, size, mask=True), None)
 

@@ -60,6 +60,7 @@ PART_NAMES = list(PARTS)
 ASSIGN_SIZE = 48         # the soft assignment is computed at this size and resized (it is smooth)
 MAP_SIZE = 128           # the parts are laid out at most at this size; their pixels are fetched at any
 AGREE = 1.5              # pixels at MAP_SIZE: parts whose sources are this close blend (a seam), else the most shown wins
+SEAM = 2.0               # map pixels: neighbouring sources further apart than this are not interpolated between
 ASSIGN_SIGMA = 0.02      # crop sides: how far a pixel's share fades from a bone
 DEPTH_TEMPERATURE = 0.05  # MediaPipe depth (about image widths) by which a part in front takes a shared pixel e times more
 MIN_VISIBILITY = 0.5     # MediaPipe's visibility under which an exemplar joint is not trusted
@@ -305,17 +306,40 @@ def warp_maps(mask, source, query, size=MAP_SIZE):
     return from_x, from_y, np.clip(cover, 0, 1), over, moved
 
 
+def source_positions(from_x, from_y, over, size, flow=None):
+    """Where each pixel at `size` px fetches the exemplar's pixel (crop units), and how much a part
+    shows there: warp_maps' maps (at their own size) read at each pixel, moved by `flow` (pixels at
+    `size`, optional). Bilinear within a part; across a seam whose parts come from places far apart
+    (or at the person's outline), an in-between position would fetch a stripe of whatever lies
+    between them, so there the nearest map pixel's own source is used."""
+    low = from_x.shape[0]
+    scale = low / size
+    grid = (np.arange(size, dtype=np.float32) + 0.5) * scale - 0.5
+    at_x, at_y = np.meshgrid(grid, grid)
+    if flow is not None:
+        at_x, at_y = at_x + flow[:, :, 0] * scale, at_y + flow[:, :, 1] * scale
+    safe = np.maximum(over, 1e-4)
+    maps = np.dstack([from_x / safe, from_y / safe, (over > 1e-3).astype(np.float32)])
+    corners = np.pad(maps[:, :, :2], ((0, 1), (0, 1), (0, 0)), mode="edge")
+    corners = np.stack([corners[:-1, :-1], corners[:-1, 1:], corners[1:, :-1], corners[1:, 1:]])
+    spread = np.hypot(*(corners.max(axis=0) - corners.min(axis=0)).transpose(2, 0, 1)) * low
+    # the map cell each pixel is interpolated in (its top-left map pixel) spans a seam
+    seam = cv2.remap((spread > SEAM).astype(np.uint8), at_x - 0.5, at_y - 0.5, cv2.INTER_NEAREST,
+                     borderMode=cv2.BORDER_REPLICATE).astype(bool)
+    smooth = cv2.remap(maps, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    nearest = cv2.remap(maps, at_x, at_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    picked = np.where(seam[:, :, None], nearest, smooth)
+    return picked[:, :, 0], picked[:, :, 1], picked[:, :, 2]
+
+
 def remap_person(image, from_x, from_y, over, size):
     """The pixels of `image` (any size) at the source positions of warp_maps' maps, at `size` px
     (black where no part shows)."""
-    if from_x.shape[0] != size:
-        from_x, from_y, over = (resize(m, size, mask=True) for m in (from_x, from_y, over))
-    shown = over > 1e-3
-    over = np.maximum(over, 1e-4)
+    source_x, source_y, shown = source_positions(from_x, from_y, over, size)
     side = image.shape[0]
-    person = cv2.remap(image, from_x / over * side - 0.5, from_y / over * side - 0.5, cv2.INTER_LINEAR,
+    person = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
-    person[~shown] = 0
+    person[shown <= 1e-3] = 0
     return person
 
 

@@ -6,6 +6,7 @@ import torch
 import pose_warp
 from conftest import SyntheticPoses, standing_skeleton
 from exemplars import PoseIndex
+from geometry import composite
 from Skeleton import Skeleton
 
 SIZE = 128
@@ -160,12 +161,12 @@ def test_the_refining_gan_learns_and_gives_the_person_at_native_size(tmp_path):
     assert layers.person.shape == (32, 32, 3) and layers.alpha.shape == (32, 32)
     sharp = layers.sharper(64)  # the cached crops are 64 px: twice the network's size
     assert sharp.person.shape == (64, 64, 3) and sharp.alpha.shape == (64, 64)
-    small = np.asarray(sharp.person, np.float32).reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))
-    assert np.abs(small - layers.person).mean() < 12  # the same person, only sharper
+    grey = np.full((64, 64, 3), 120, np.uint8)
+    small = np.asarray(composite(sharp.person, sharp.alpha, grey), np.float32).reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))
+    assert np.abs(small - composite(layers.person, layers.alpha, grey[:32, :32])).mean() < 12  # the same person, only sharper
     gen.save(str(tmp_path / "g.pt"))
     again = GenGAN(video, path=str(tmp_path / "g.pt"), device=torch.device("cpu"))
-    grey = np.full((32, 32, 3), 120, np.uint8)
-    assert again.exemplar_mode == "refine" and again.generate(video.ske[5], grey).shape == (32, 32, 3)
+    assert again.exemplar_mode == "refine" and again.generate(video.ske[5], grey[:32, :32]).shape == (32, 32, 3)
 
 
 def test_a_checkpoint_from_before_exemplars_still_loads_and_runs(tmp_path):
@@ -198,3 +199,19 @@ def test_the_u_net_trains_on_exemplars_too_and_the_vector_network_refuses_them(t
     assert config["exemplar"] == "refine" and config["loss"] == "nn" and config["plates"]
     assert "--variant image" in assert_one_line_error(run_script(
         "GenVanillaNN.py", taichi_clip, "--variant", "ske", "--exemplar", "input", "--out", str(tmp_path / "s.pt")))
+
+
+def test_positions_read_at_a_larger_size_are_smooth_within_a_part_and_never_between_two():
+    """The scene fetches the exemplar at up to 512 px through maps laid out at 128: within a part
+    the source positions are interpolated (no blocks), but across a seam between parts that come
+    from far apart, no pixel takes a position in between (a stripe of what lies between them)."""
+    size = 8
+    ramp = np.tile(np.linspace(0.1, 0.4, size, dtype=np.float32), (size, 1))
+    two_parts = np.where(np.arange(size) < size // 2, 0.2, 0.8).astype(np.float32)[None].repeat(size, 0)
+    over = np.ones((size, size), np.float32)
+    smooth_x, _, shown = pose_warp.source_positions(ramp, ramp.T.copy(), over, 32)
+    inside = smooth_x[8:24, 8:24]
+    assert np.all(np.diff(inside, axis=1) > 0) and shown[8:24, 8:24].min() == 1.0
+    split_x, _, _ = pose_warp.source_positions(two_parts, ramp.T.copy(), over, 32)
+    assert np.all(np.isclose(split_x, 0.2) | np.isclose(split_x, 0.8))
+    assert np.isclose(split_x[:, 15], 0.2).all() and np.isclose(split_x[:, 16], 0.8).all()
