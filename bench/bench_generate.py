@@ -1,5 +1,7 @@
 """Time `generate(ske)` per generator on the shipped target (ms per frame, device named), with
-torch's default threads and with the one thread DanceDemo gives it.
+torch's default threads and with the one thread DanceDemo gives it; and, for the generators that
+give the person at the crop's native size (`Layers.sharper`, what the scene pastes), what that
+costs on top, at the cached crop's size.
 
     python bench/bench_generate.py [--target VIDEO] [--frames N]
 
@@ -45,8 +47,17 @@ def main():
                 image = gen.generate(s)
             ms = (time.perf_counter() - start) * 1000 / len(skes)
             timings.append(f"{ms:7.2f} ms/frame ({threads} thread{'s' if threads > 1 else ''})")
-        torch.set_num_threads(default_threads)
         print(f"{name:<14} {image.shape[0]:>4} px  " + "   ".join(timings))
+        if gen.layers(skes[0]).sharper is not None:
+            total = 0.0
+            for s in skes:
+                layers = gen.layers(s)
+                start = time.perf_counter()
+                layers.sharper(vs.crop_size)
+                total += time.perf_counter() - start
+            print(f"{'':<14} {vs.crop_size:>4} px  the person at native size: {total * 1000 / len(skes):7.2f} ms/frame "
+                  "more (1 thread)")
+        torch.set_num_threads(default_threads)
 
 
 if __name__ == "__main__":
