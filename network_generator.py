@@ -278,8 +278,8 @@ class NetworkGenerator(Generator):
         own = np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32)  # RGB -> BGR
         # where no part shows (a seam, the outline: sharper here than at the network's size, where
         # the exemplar is black there), the network's own pixels, never black
-        choice = (resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True) * shown)[:, :, None]
-        person = choice * moved + (1 - choice) * resize(own, size)
+        choice = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True) * shown
+        person = cv2.blendLinear(moved, resize(own, size), choice, 1 - choice)
         return Layers(np.clip(person + 0.5, 0, 255).astype(np.uint8), resize(alpha, size, mask=True), None)
 
     def train_step(self, batch):

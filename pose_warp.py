@@ -335,7 +335,12 @@ def source_positions(from_x, from_y, over, size, flow=None):
 def remap_person(image, from_x, from_y, over, size):
     """The pixels of `image` (any size) at the source positions of warp_maps' maps, at `size` px
     (black where no part shows)."""
-    source_x, source_y, shown = source_positions(from_x, from_y, over, size)
+    if from_x.shape[0] == size:  # the maps' own pixels: nothing to interpolate
+        shown = over
+        safe = np.maximum(over, 1e-4)
+        source_x, source_y = from_x / safe, from_y / safe
+    else:
+        source_x, source_y, shown = source_positions(from_x, from_y, over, size)
     side = image.shape[0]
     person = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
