@@ -158,8 +158,9 @@ class CoverageLog:
             for value in (0, top / 2):
                 cv2.putText(plot, f"{value:.2f}", (4, y(value) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
             cv2.putText(plot, "distance", (4, y(top) - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
-            for t in np.linspace(0, end, 6):
-                cv2.putText(plot, f"{t:.0f} s", (x(t) - 10, y(0) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+            step = next(s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if end / s <= 8)
+            for t in np.arange(0, end + 1e-6, step):  # ticks at round seconds, labelled as they are
+                cv2.putText(plot, f"{t:g} s", (x(t) - 10, y(0) + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
             cv2.putText(plot, f"{self.uncovered_share():.0%} of the source's poses are not covered (shaded): the output "
                         "is a guess there", (pad, 42), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 160), 1, cv2.LINE_AA)
         return np.vstack([plot, self._worst_strip(width)])
