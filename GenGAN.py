@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from cli import HelpFormatter, UserError, run_cli
-from losses import coarse_l1, mask_loss, nearest_l1
+from losses import choice_cost, coarse_l1, mask_loss, nearest_l1
 from network_generator import NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
 from networks import MultiscaleDiscriminator, UnetGenerator
 from training import add_exemplar_arguments, add_training_arguments, exemplar_config, train_main
@@ -115,7 +115,7 @@ class GenGAN(NetworkGenerator):
         loss_g = self.image_loss(fake, real) + cfg.get("lambda_mask", 0.0) * loss_mask
         if decoded.choice is not None and cfg.get("lambda_choice"):
             # the exemplar's own pixels are the default wherever it has some: painting instead must pay
-            loss_g = loss_g + cfg["lambda_choice"] * (batch["exemplar_mask"] * (1 - decoded.choice)).mean()
+            loss_g = loss_g + cfg["lambda_choice"] * choice_cost(decoded.choice, batch)
         if use_gan:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 pred_fake = self.D_train(torch.cat([x, fake], 1))

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from cli import HelpFormatter, UserError, run_cli
-from losses import coarse_l1, mask_loss, nearest_l1
+from losses import choice_cost, coarse_l1, mask_loss, nearest_l1
 from network_generator import NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
 from networks import SkeletonDecoder, UnetGenerator
 from training import add_exemplar_arguments, add_training_arguments, exemplar_config, train_main
@@ -80,7 +80,7 @@ class GenVanillaNN(NetworkGenerator):
         # the image loss is on [-1, 1] without the GAN's weight of 100: scale the mask loss alike
         loss = loss + self.config.get("lambda_mask", 0.0) / 100 * masked
         if decoded.choice is not None:  # the exemplar's own pixels are the default (see GenGAN.py)
-            loss = loss + self.config.get("lambda_choice", 0.0) / 100 * (batch["exemplar_mask"] * (1 - decoded.choice)).mean()
+            loss = loss + self.config.get("lambda_choice", 0.0) / 100 * choice_cost(decoded.choice, batch)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

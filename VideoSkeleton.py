@@ -93,6 +93,10 @@ class VideoSkeleton:
     def frame_index(self, i):
         return int(self.frame_indices[i])
 
+    def cached_frames_in(self, seconds):
+        """How many cached frames span `seconds` of the video (every `frame_mod`-th frame is cached)."""
+        return round(seconds * self.fps / self.settings["frame_mod"])
+
     def split(self, held_out_fraction):
         """(training frames, held-out frames), cached frame indices: the last `held_out_fraction`
         of the frames, in time order, are held out, so evaluation frames are never neighbours of

@@ -55,7 +55,7 @@ class Coverage:
         count = len(self.search)
         if count < 2 * CALIBRATION_FOLDS:
             return float("inf")  # too few frames to tell: everything counts as covered
-        gap = round(CALIBRATION_GAP_SECONDS * target_vs.fps / target_vs.settings["frame_mod"])
+        gap = target_vs.cached_frames_in(CALIBRATION_GAP_SECONDS)
         frames = self.search.frame_numbers
         queries = set(np.linspace(0, count - 1, min(count, CALIBRATION_QUERIES)).round().astype(int).tolist())
         distances = []

@@ -6,6 +6,8 @@
   little. Plain L1 would rather have a blur there, the mean of where the edge might be.
 - `coarse_l1`: L1 between the two images averaged over `factor` x `factor` blocks: it holds
   colours and the overall layout in place without asking for pixel-exact edges.
+- `choice_cost`: what a refining network pays for painting its own pixels where the warped
+  exemplar has some: the exemplar's sharp pixels are the default, so the person stays made of them.
 """
 import torch
 import torch.nn.functional as F
@@ -34,3 +36,8 @@ def nearest_l1(fake, real, window=3):
 
 def coarse_l1(fake, real, factor=4):
     return F.l1_loss(F.avg_pool2d(fake, factor), F.avg_pool2d(real, factor))
+
+
+def choice_cost(choice, batch):
+    """Mean of the exemplar's alpha times (1 - choice): the share of its pixels painted over."""
+    return (batch["exemplar_mask"] * (1 - choice)).mean()

@@ -287,8 +287,7 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     gen.held_out_indices = held
     plates = video_ske.plates(len(train)) if gen.uses_plates else None
     budget = None if args.memory_budget is None else args.memory_budget * 2 ** 30
-    window = (round(config["exemplar_window"] * video_ske.fps / video_ske.settings["frame_mod"])
-              if config.get("exemplar") else None)
+    window = video_ske.cached_frames_in(config["exemplar_window"]) if config.get("exemplar") else None
     data = TargetData(video_ske, train, config["size"], device, plates=plates, memory_budget=budget,
                       exemplar_window=window)
     if rank == 0 and data.streamed:

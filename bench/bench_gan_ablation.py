@@ -154,7 +154,7 @@ def main():
     backgrounds = [plates.crop(i, vs.crop_boxes[i], vs.crop_size) for i in held]
     scene = make_scene(vs) if args.transfer else None
     keep_at = [float(m) for m in args.keep_at.split(",") if m]
-    window = round(RECIPE["exemplar_window"] * vs.fps / vs.settings["frame_mod"])
+    window = vs.cached_frames_in(RECIPE["exemplar_window"])
     print(f"{device_name(device)}; {args.minutes} min of {torch.get_num_threads()} threads' CPU time per variant; {len(train)} training frames, {len(held)} "
           f"held-out frames scored at 128 px and at {vs.crop_size} px", flush=True)
     rows = {}

@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
+from VideoSkeleton import VideoSkeleton
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
 
@@ -127,6 +129,8 @@ class SyntheticPoses:
 
     def ske_count(self):
         return len(self.ske)
+
+    cached_frames_in = VideoSkeleton.cached_frames_in  # what it needs: fps (a subclass sets it), settings
 
     def read_image(self, i, at_least=None):
         return self.ske[i].draw(np.full((self.size, self.size, 3), 120, np.uint8))
