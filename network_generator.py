@@ -16,6 +16,7 @@ A network paints, by its config:
   flow and choice, upsampled, apply to the exemplar warped at the crop's native resolution, which
   is what the scene pastes (`Layers.sharper`).
 """
+import copy
 from collections import namedtuple
 
 import cv2
@@ -25,12 +26,12 @@ import torch.nn.functional as F
 
 from checkpoints import load_checkpoint, load_weights, model_path, save_checkpoint
 from cli import UserError
-from devices import select_device
+from devices import cpu_inference_dtype, select_device
 from exemplars import index_of
 from generator_api import Generator, Layers
 from geometry import resize
 from Skeleton import normalize_reduced
-from pose_warp import remap_person, source_positions, warp_maps
+from pose_warp import remap_person, shown_box, source_positions, warp_maps
 
 EXEMPLAR_MODES = ("input", "refine")
 
@@ -128,6 +129,8 @@ class NetworkGenerator(Generator):
         self.exemplar_mode = self.config.get("exemplar") or None
         self.scene_background = None
         self.exemplar_search = None  # over the training frames, made at first use
+        # the last exemplar read: (cached frame, crop reduced, mask) and (cached frame, crop at full size)
+        self.exemplar_pictures, self.native_exemplar = None, None
         self.world_size = world_size
         # oneDNN's CPU convolutions run ~30% faster on channels-last tensors (bench_train.py);
         # build() puts its networks in this layout, train_step() its batches
@@ -175,13 +178,17 @@ class NetworkGenerator(Generator):
         return np.setdiff1d(np.arange(self.video_ske.ske_count()), np.asarray(self.held_out_indices, np.int64))
 
     def exemplar_for(self, ske):
-        """The Exemplar of pose `ske`: the closest training frame (facing-aware, temporal)."""
+        """The Exemplar of pose `ske`: the closest training frame (facing-aware, temporal, held
+        while it fits)."""
         if self.exemplar_search is None:
             self.exemplar_frames = self.training_frames()
-            self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True)
+            self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True)
         i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
-        maps = warp_maps(self.video_ske.read_mask(i), self.video_ske.landmarks[i], ske.landmarks, self.size)
-        image = remap_person(self.video_ske.read_image(i, at_least=self.size), maps[0], maps[1], maps[3], self.size)
+        if self.exemplar_pictures is None or self.exemplar_pictures[0] != i:  # a held exemplar is read once
+            self.exemplar_pictures = (i, self.video_ske.read_image(i, at_least=self.size), self.video_ske.read_mask(i))
+        _, picture, mask = self.exemplar_pictures
+        maps = warp_maps(mask, self.video_ske.landmarks[i], ske.landmarks, self.size)
+        image = remap_person(picture, maps[0], maps[1], maps[3], self.size)
         return Exemplar(i, maps, image, maps[2])
 
     def sample_of(self, ske, background=None, exemplar=None):
@@ -240,7 +247,8 @@ class NetworkGenerator(Generator):
         On the CPU it runs a frozen TorchScript copy of the inference network, channels-last like
         the network: freezing folds each batch norm into its convolution, and oneDNN's convolutions
         are faster on channels-last tensors; together they make a GAN frame 13.6 -> 8.8 ms on one
-        CPU thread (the demo's budget)."""
+        CPU thread (the demo's budget). The copy is in bfloat16 where the CPU multiplies it in
+        hardware (devices.cpu_inference_dtype: 2.6x faster again)."""
         background = self.background_for(background)
         exemplar = self.exemplar_for(ske) if self.exemplar_mode else None
         batch = self.sample_of(ske, background, exemplar)
@@ -250,8 +258,13 @@ class NetworkGenerator(Generator):
         if self.frozen is None:
             network = self.inference_network().eval()
             # the gain is a CPU one; on CUDA or MPS the network runs as it is
-            self.frozen = torch.jit.freeze(torch.jit.trace(network, x)) if x.device.type == "cpu" else network
-        decoded = self.decode(self.frozen(x).float(), batch)
+            self.frozen_dtype = cpu_inference_dtype() if x.device.type == "cpu" else x.dtype
+            if x.device.type == "cpu":
+                network = copy.deepcopy(network).to(self.frozen_dtype)
+                self.frozen = torch.jit.freeze(torch.jit.trace(network, x.to(self.frozen_dtype)))
+            else:
+                self.frozen = network
+        decoded = self.decode(self.frozen(x.to(self.frozen_dtype)).float(), batch)
         person = tensor_to_bgr(decoded.person[0])
         if decoded.alpha is None:
             return Layers(person, None, None)
@@ -264,23 +277,30 @@ class NetworkGenerator(Generator):
     def native_layers(self, size, ske, exemplar, alpha, flow, choice, synth):
         """The refined person at `size` px (at most the cached crop's): the exemplar's own pixels
         fetched through the warp and the upsampled flow in one resampling, chosen by the upsampled
-        choice; the synthesised pixels are upscaled only where the network paints its own."""
-        image = self.video_ske.read_image(exemplar.frame)
+        choice; the synthesised pixels are upscaled only where the network paints its own. The
+        exemplar is fetched only inside the box where its parts show (the rest is the network's
+        own paint): the person covers a third to a half of the crop."""
+        if self.native_exemplar is None or self.native_exemplar[0] != exemplar.frame:  # a held exemplar is read once
+            self.native_exemplar = (exemplar.frame, self.video_ske.read_image(exemplar.frame))
+        image = self.native_exemplar[1]
         size = min(size, image.shape[0])
         if size <= self.size:
             return None
         from_x, from_y, _, over, _ = exemplar.maps
-        flow = resize(np.ascontiguousarray(flow), size, mask=True) * (size / self.size)
-        source_x, source_y, shown = source_positions(from_x, from_y, over, size, flow)
-        side = image.shape[0]
-        moved = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        own = np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32)  # RGB -> BGR
-        # where no part shows (a seam, the outline: sharper here than at the network's size, where
-        # the exemplar is black there), the network's own pixels, never black
-        choice = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True) * shown
-        person = cv2.blendLinear(moved, resize(own, size), choice, 1 - choice)
-        return Layers(np.clip(person + 0.5, 0, 255).astype(np.uint8), resize(alpha, size, mask=True), None)
+        own = resize(np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32), size)  # RGB -> BGR
+        box = shown_box(over, size, self.config["max_flow"] * over.shape[0] / self.size + 2)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            flow = resize(np.ascontiguousarray(flow), size, mask=True)[y0:y1, x0:x1] * (size / self.size)
+            source_x, source_y, shown = source_positions(from_x, from_y, over, size, flow, box)
+            side = image.shape[0]
+            moved = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            # where no part shows (a seam, the outline: sharper here than at the network's size,
+            # where the exemplar is black there), the network's own pixels, never black
+            chosen = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True)[y0:y1, x0:x1] * shown
+            own[y0:y1, x0:x1] = cv2.blendLinear(moved, np.ascontiguousarray(own[y0:y1, x0:x1]), chosen, 1 - chosen)
+        return Layers(cv2.convertScaleAbs(own), resize(alpha, size, mask=True), None)  # rounded, saturated
 
     def train_step(self, batch):
         """One optimisation step on `batch`; returns {loss name: value}."""

@@ -306,16 +306,18 @@ def warp_maps(mask, source, query, size=MAP_SIZE):
     return from_x, from_y, np.clip(cover, 0, 1), over, moved
 
 
-def source_positions(from_x, from_y, over, size, flow=None):
+def source_positions(from_x, from_y, over, size, flow=None, box=None):
     """Where each pixel at `size` px fetches the exemplar's pixel (crop units), and how much a part
     shows there: warp_maps' maps (at their own size) read at each pixel, moved by `flow` (pixels at
     `size`, optional). Bilinear within a part; across a seam whose parts come from places far apart
     (or at the person's outline), an in-between position would fetch a stripe of whatever lies
-    between them, so there the nearest map pixel's own source is used."""
+    between them, so there the nearest map pixel's own source is used. With `box` (x0, y0, x1,
+    y1 in pixels at `size`), only the pixels inside it (and `flow` is the box's)."""
     low = from_x.shape[0]
     scale = low / size
-    grid = (np.arange(size, dtype=np.float32) + 0.5) * scale - 0.5
-    at_x, at_y = np.meshgrid(grid, grid)
+    x0, y0, x1, y1 = box or (0, 0, size, size)
+    at_x, at_y = np.meshgrid((np.arange(x0, x1, dtype=np.float32) + 0.5) * scale - 0.5,
+                             (np.arange(y0, y1, dtype=np.float32) + 0.5) * scale - 0.5)
     if flow is not None:
         at_x, at_y = at_x + flow[:, :, 0] * scale, at_y + flow[:, :, 1] * scale
     safe = np.maximum(over, 1e-4)
@@ -330,6 +332,20 @@ def source_positions(from_x, from_y, over, size, flow=None):
     nearest = cv2.remap(maps, at_x, at_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     picked = np.where(seam[:, :, None], nearest, smooth)
     return picked[:, :, 0], picked[:, :, 1], picked[:, :, 2]
+
+
+def shown_box(over, size, margin):
+    """(x0, y0, x1, y1): the pixels at `size` px where warp_maps' `over` map (at its own size)
+    shows a part, plus `margin` map pixels (a flow's reach, and one more for interpolation); None
+    when no part shows."""
+    ys, xs = np.nonzero(over > 1e-3)
+    if len(xs) == 0:
+        return None
+    low = over.shape[0]
+    scale = size / low
+    margin = int(np.ceil(margin))
+    return (int(max(0, xs.min() - margin) * scale), int(max(0, ys.min() - margin) * scale),
+            int(np.ceil(min(low, xs.max() + 1 + margin) * scale)), int(np.ceil(min(low, ys.max() + 1 + margin) * scale)))
 
 
 def remap_person(image, from_x, from_y, over, size):

@@ -40,7 +40,8 @@ def detection_error(video):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("videos", nargs="*", default=[p for p, _, _ in SyntheticActor.DEMO_DATA])
+    parser.add_argument("videos", nargs="*", default=[p for p, _, _ in SyntheticActor.DEMO_DATA],
+                        help="rendered videos (with their truth .npz) whose MediaPipe reading is scored (default the shipped three)")
     parser.add_argument("--frames", type=int, default=20, help="frames rendered per actor for the timing")
     args = parser.parse_args()
     poses = SyntheticActor.routine_poses("target")[:: max(1, 1390 // args.frames)][: args.frames]

@@ -88,8 +88,8 @@ def jerkiness(source, target_vs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", default="data/demo_source.mp4")
-    parser.add_argument("--target", default="data/demo_target.mp4")
+    parser.add_argument("--source", default="data/demo_source.mp4", help="the source video (default %(default)s)")
+    parser.add_argument("--target", default="data/demo_target.mp4", help="the target video (default %(default)s)")
     parser.add_argument("--gen", default="1,4", help="generators to time end to end (default 1,4)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each, in turns; the best counts (default 2)")
     args = parser.parse_args()

@@ -70,7 +70,7 @@ class WarpAlone(Generator):
 
     def __init__(self, video_ske, frames, size):
         self.video_ske, self.frames, self.size = video_ske, np.asarray(frames), size
-        self.search = index_of(video_ske, self.frames, temporal=True)
+        self.search = index_of(video_ske, self.frames, temporal=True, hold=True)  # as the GAN picks its exemplars
 
     def reset(self):
         self.search.reset()
@@ -134,11 +134,12 @@ def line(name, result, native, moved):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--target", default="data/demo_target.mp4")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", default="data/demo_target.mp4", help="the target video (default the shipped one)")
     parser.add_argument("--minutes", type=float, default=20.0, help="training budget per variant (default 20)")
     parser.add_argument("--keep-at", default="5,10", help="minutes at which snapshots are scored too (default 5,10)")
-    parser.add_argument("--variants", default="drawing,l1-only,warp,input,refine")
+    parser.add_argument("--variants", default="drawing,l1-only,warp,input,refine",
+                        help="comma-separated, from: " + ", ".join(["warp"] + list(CHANGES)) + " (default %(default)s)")
     parser.add_argument("--transfer", default=None, help="a source video to score each variant's transfer on")
     parser.add_argument("--out", default=None, help="also write the scores as JSON here")
     parser.add_argument("--models", default=None, help="keep each variant's final checkpoint here (VARIANT.pt)")

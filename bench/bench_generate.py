@@ -24,8 +24,8 @@ from VideoSkeleton import VideoSkeleton  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--target", default="data/demo_target.mp4")
-    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--target", default="data/demo_target.mp4", help="the target video (default %(default)s)")
+    parser.add_argument("--frames", type=int, default=200, help="poses generated per timing (default %(default)s)")
     args = parser.parse_args()
     vs = VideoSkeleton(args.target, verbose=False)
     skes = [vs.ske[i % vs.ske_count()] for i in range(args.frames)]

@@ -77,7 +77,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source", nargs="+", default=["data/demo_source.mp4"],
                         help="videos played as cameras (default data/demo_source.mp4; add a real one)")
-    parser.add_argument("--target", default="data/demo_target.mp4")
+    parser.add_argument("--target", default="data/demo_target.mp4", help="the target video (default %(default)s)")
     parser.add_argument("--gen", default="1,2,3,4", help="generators (default 1,2,3,4)")
     args = parser.parse_args()
     print(f"machine: {device_name(select_device())}; target {args.target}")

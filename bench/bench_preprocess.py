@@ -24,7 +24,7 @@ from VideoSkeleton import VideoSkeleton  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("video", nargs="?", default="data/demo_target.mp4")
+    parser.add_argument("video", nargs="?", default="data/demo_target.mp4", help="the video to preprocess (default %(default)s)")
     parser.add_argument("--frames", type=int, default=0,
                         help="frames to process (default 0: the whole video; a short clip weighs the fixed "
                              "costs, model start and one plate build, more than a user's video does)")

@@ -26,7 +26,7 @@ from VideoSkeleton import VideoSkeleton  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--target", default="data/demo_target.mp4")
+    parser.add_argument("--target", default="data/demo_target.mp4", help="the target video (default %(default)s)")
     parser.add_argument("--frames", type=int, default=60, help="held-out frames used (default 60)")
     parser.add_argument("--sizes", default="64,128,256", help="output sizes compared (default 64,128,256)")
     args = parser.parse_args()

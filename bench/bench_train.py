@@ -31,9 +31,9 @@ REFINE = dict(GAN, exemplar="refine", exemplar_window=2.0, max_flow=4.0, nn_wind
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--target", default="data/demo_target.mp4")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--target", default="data/demo_target.mp4", help="the target video (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per generator (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per step (default %(default)s)")
     parser.add_argument("--sizes", default="128,256", help="GAN sizes to time (default 128,256)")
     args = parser.parse_args()
     device = select_device()

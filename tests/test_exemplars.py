@@ -111,6 +111,25 @@ def test_the_search_gives_a_front_view_to_a_front_facing_pose():
     assert index.pick(query)[0] == 0
 
 
+def test_the_exemplar_search_holds_its_pick_while_it_fits_and_lets_go_when_the_pose_moves_on():
+    """Look-alike frames that are not consecutive in the video (nothing to follow): without hold,
+    the temporal search jumps between them as noisy queries come; with hold it keeps its pick until
+    the pose leaves it, then takes the new pose's frame."""
+    rng = np.random.default_rng(0)
+    look_alikes = [standing_skeleton(arm_angle=0.5 + 0.004 * k).landmarks for k in range(8)]
+    other = standing_skeleton(arm_angle=1.4).landmarks
+    frames = np.stack(look_alikes + [other])
+    numbers = np.arange(len(frames)) * 10
+    queries = [standing_skeleton(arm_angle=0.514 + rng.normal(0, 0.01)).landmarks for _ in range(30)]
+    changes = {}
+    for hold in (False, True):
+        index = PoseIndex(frames, numbers, temporal=True, hold=hold)
+        picks = [index.pick(q)[0] for q in queries]
+        changes[hold] = int(np.sum(np.diff(picks) != 0))
+        assert index.pick(other)[0] == len(frames) - 1  # a pose far from the held one is not held
+    assert changes[False] >= 5 and changes[True] == 0
+
+
 def test_a_training_frame_gets_its_exemplar_from_outside_its_window_and_the_training_frames():
     from target_data import TargetData
 
@@ -215,3 +234,16 @@ def test_positions_read_at_a_larger_size_are_smooth_within_a_part_and_never_betw
     split_x, _, _ = pose_warp.source_positions(two_parts, ramp.T.copy(), over, 32)
     assert np.all(np.isclose(split_x, 0.2) | np.isclose(split_x, 0.8))
     assert np.isclose(split_x[:, 15], 0.2).all() and np.isclose(split_x[:, 16], 0.8).all()
+    box = (5, 9, 27, 20)  # the scene fetches only inside the person's box: the same positions there
+    boxed = pose_warp.source_positions(ramp, ramp.T.copy(), over, 32, box=box)
+    full = pose_warp.source_positions(ramp, ramp.T.copy(), over, 32)
+    for part, whole in zip(boxed, full):
+        assert np.array_equal(part, whole[9:20, 5:27])
+
+
+def test_the_shown_box_covers_every_pixel_a_part_can_reach():
+    over = np.zeros((16, 16), np.float32)
+    over[4:8, 6:9] = 1
+    assert pose_warp.shown_box(over, 64, margin=1) == (20, 12, 40, 36)  # map pixels 5..9 x 3..8, times 4
+    assert pose_warp.shown_box(over, 64, margin=10) == (0, 0, 64, 64)
+    assert pose_warp.shown_box(np.zeros((16, 16), np.float32), 64, margin=1) is None

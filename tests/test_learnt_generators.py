@@ -279,3 +279,24 @@ def test_training_streams_a_target_over_the_budget(taichi_clip, tmp_path):
     assert load_checkpoint(out, "gan")["epochs"] == 1
     assert "--memory-budget" in assert_one_line_error(
         run_script("GenGAN.py", taichi_clip, "--memory-budget", "-1", "--out", out, "--fresh"))
+
+
+def test_the_frozen_inference_copy_runs_in_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+    """Where the CPU multiplies bfloat16 in hardware, generate runs a bfloat16 copy of the shipped
+    GAN: its images are those of the float32 copy to within a few grey levels (and the model's
+    own weights stay float32); elsewhere the copy is float32."""
+    import devices
+    import network_generator
+    from VideoSkeleton import VideoSkeleton
+
+    target = VideoSkeleton(os.path.join(REPO, "data", "demo_target.mp4"), verbose=False)
+    native = devices.cpu_inference_dtype()
+    assert native in (torch.bfloat16, torch.float32)
+    images = {}
+    for dtype in {native, torch.float32}:
+        monkeypatch.setattr(network_generator, "cpu_inference_dtype", lambda: dtype)
+        gen = GenGAN(target, load_from_file=True, device=torch.device("cpu"))
+        images[dtype] = np.stack([gen.generate(target.ske[i]) for i in (0, 40, 80)]).astype(int)
+        assert gen.frozen_dtype == dtype and all(p.dtype == torch.float32 for p in gen.G_ema.parameters())
+    difference = np.abs(images[native] - images[torch.float32])
+    assert difference.mean() < 0.5 and difference.max() <= 16
