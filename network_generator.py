@@ -117,7 +117,7 @@ class NetworkGenerator(Generator):
         self.device = device or select_device()
         self.path = path or model_path(video_ske.filename, self.name)
         self.epochs_done, self.steps_done, self.loss_log, self.held_out_indices = 0, 0, [], []
-        self.frozen = None  # what generate() runs (see there), made at first use
+        self.frozen, self.frozen_dtype = None, None  # what generate() runs (see there), made at first use
         checkpoint = load_checkpoint(self.path, self.name) if load_from_file else None
         self.config = checkpoint["config"] if checkpoint else config
         if self.config is None:

@@ -115,7 +115,8 @@ def test_demo_end_to_end_on_a_tiny_clip(karate_clip, taichi_clip, tmp_path):
         r"(\d+) frames \((\d+) without a person\) in ([\d.]+) s, ([\d.]+) fps, generator nearest -> (\S+)",
         proc.stdout).groups()
     assert (int(frames), path) == (40, out) and int(missing) <= 2
-    assert float(fps) == pytest.approx(40 / float(seconds), rel=0.05)
+    # the seconds are printed to 0.1 s: a sub-second run's fps is only known to that
+    assert 40 / (float(seconds) + 0.05) * 0.99 <= float(fps) <= 40 / max(float(seconds) - 0.05, 1e-3) * 1.01
     n, w = frames_in(out)
     assert n == 40 and w > 512
 
