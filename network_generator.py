@@ -31,6 +31,7 @@ from exemplars import index_of
 from generator_api import Generator, Layers
 from geometry import resize
 from Skeleton import normalize_reduced
+from pose_filter import PoseFilter
 from pose_warp import remap_person, shown_box, source_positions, warp_maps
 
 EXEMPLAR_MODES = ("input", "refine")
@@ -129,6 +130,7 @@ class NetworkGenerator(Generator):
         self.exemplar_mode = self.config.get("exemplar") or None
         self.scene_background = None
         self.exemplar_search = None  # over the training frames, made at first use
+        self.pose_filter = PoseFilter()  # steadies the poses an exemplar is bent into (pose_filter.py)
         # the last exemplar read: (cached frame, crop reduced, mask) and (cached frame, crop at full size)
         self.exemplar_pictures, self.native_exemplar = None, None
         self.world_size = world_size
@@ -159,6 +161,7 @@ class NetworkGenerator(Generator):
                                "held_out_indices": list(map(int, self.held_out_indices)), "state": state})
 
     def reset(self):
+        self.pose_filter.reset()
         if self.exemplar_search is not None:
             self.exemplar_search.reset()
 
@@ -182,7 +185,7 @@ class NetworkGenerator(Generator):
         while it fits)."""
         if self.exemplar_search is None:
             self.exemplar_frames = self.training_frames()
-            self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True)
+            self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True)
         i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
         if self.exemplar_pictures is None or self.exemplar_pictures[0] != i:  # a held exemplar is read once
             self.exemplar_pictures = (i, self.video_ske.read_image(i, at_least=self.size), self.video_ske.read_mask(i))
@@ -248,8 +251,13 @@ class NetworkGenerator(Generator):
         the network: freezing folds each batch norm into its convolution, and oneDNN's convolutions
         are faster on channels-last tensors; together they make a GAN frame 13.6 -> 8.8 ms on one
         CPU thread (the demo's budget). The copy is in bfloat16 where the CPU multiplies it in
-        hardware (devices.cpu_inference_dtype: 2.6x faster again)."""
+        hardware (devices.cpu_inference_dtype: 2.6x faster again).
+
+        A generator that bends exemplars takes the pose through a PoseFilter first: consecutive
+        calls are frames of one sequence (`reset` between two)."""
         background = self.background_for(background)
+        if self.exemplar_mode:
+            ske = self.pose_filter(ske)
         exemplar = self.exemplar_for(ske) if self.exemplar_mode else None
         batch = self.sample_of(ske, background, exemplar)
         x = self.network_input(batch)

@@ -105,12 +105,22 @@ def _unit(z):
     return z / abs(z) if abs(z) > 0 else 1
 
 
+def seen_parts(landmarks):
+    """(..., parts) bool: which parts of `landmarks` (..., 33, 4) MediaPipe sees well enough to
+    move (part_transforms drops the others): a limb or the torso when all its joints are seen,
+    the head when three of its face points are."""
+    seen = np.asarray(landmarks)[..., 3] >= MIN_VISIBILITY
+    return np.stack([seen[..., list(joints)].sum(axis=-1) >= 3 if kind == "head" else seen[..., list(joints)].all(axis=-1)
+                     for kind, joints in PARTS.values()], axis=-1)
+
+
 def part_transforms(source, query):
     """{part name: 2x3 transform (crop units) moving it from the `source` landmarks (33 x 4) onto
     the `query`'s, or None when the part is dropped} (see the module docstring)."""
     src = [complex(x, y) for x, y in np.asarray(source, np.float64)[:, :2]]
     dst = [complex(x, y) for x, y in np.asarray(query, np.float64)[:, :2]]
     seen = (np.asarray(source)[:, 3] >= MIN_VISIBILITY).tolist()
+    part_seen = dict(zip(PART_NAMES, seen_parts(source).tolist()))
 
     def spine(z):  # hips' midpoint -> shoulders' midpoint
         return (z[L_SHOULDER] + z[R_SHOULDER]) / 2 - (z[L_HIP] + z[R_HIP]) / 2
@@ -122,10 +132,10 @@ def part_transforms(source, query):
     out = {}
     for name, (kind, joints) in PARTS.items():
         out[name] = None
+        if not part_seen[name]:
+            continue
         if kind == "head":
             face = [j for j in joints if seen[j]]
-            if len(face) < 3:
-                continue
             centre_s, centre_q = mean(src, face), mean(dst, face)
             a = [src[j] - centre_s for j in face]
             b = [dst[j] - centre_q for j in face]
@@ -135,8 +145,6 @@ def part_transforms(source, query):
             w = sum(q * p.conjugate() for p, q in zip(a, b)) / power  # the least-squares zoom and turn
             scale = _clip(abs(w), HEAD_SCALE)
             out[name] = _affine(_clamped_turn(w, HEAD_MAX_TURN), scale, scale, 1, centre_s, centre_q)
-            continue
-        if not all(seen[j] for j in joints):
             continue
         if kind == "torso":
             bone_s, bone_q = spine(src), spine(dst)

@@ -44,7 +44,7 @@ class TargetData:
         self.video_ske, self.size, self.device, self.plates = video_ske, size, device, plates
         self.exemplar_of = None
         if exemplar_window is not None:
-            picks = index_of(video_ske, self.indices).nearest_apart(exemplar_window)
+            picks = index_of(video_ske, self.indices, for_warp=True).nearest_apart(exemplar_window)
             self.exemplar_of = dict(zip(self.indices.tolist(), self.indices[picks].tolist()))
         pictures = 3 if plates is not None else 2  # image, drawing (and background): 3 channels each
         # + the 1-channel mask, + the exemplar and its mask
