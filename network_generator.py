@@ -31,7 +31,6 @@ from exemplars import index_of
 from generator_api import Generator, Layers
 from geometry import resize
 from Skeleton import normalize_reduced
-from pose_filter import PoseFilter
 from pose_warp import remap_person, shown_box, source_positions, warp_maps
 
 EXEMPLAR_MODES = ("input", "refine")
@@ -130,7 +129,6 @@ class NetworkGenerator(Generator):
         self.exemplar_mode = self.config.get("exemplar") or None
         self.scene_background = None
         self.exemplar_search = None  # over the training frames, made at first use
-        self.pose_filter = PoseFilter()  # steadies the poses an exemplar is bent into (pose_filter.py)
         # the last exemplar read: (cached frame, crop reduced, mask) and (cached frame, crop at full size)
         self.exemplar_pictures, self.native_exemplar = None, None
         self.world_size = world_size
@@ -161,7 +159,6 @@ class NetworkGenerator(Generator):
                                "held_out_indices": list(map(int, self.held_out_indices)), "state": state})
 
     def reset(self):
-        self.pose_filter.reset()
         if self.exemplar_search is not None:
             self.exemplar_search.reset()
 
@@ -251,13 +248,8 @@ class NetworkGenerator(Generator):
         the network: freezing folds each batch norm into its convolution, and oneDNN's convolutions
         are faster on channels-last tensors; together they make a GAN frame 13.6 -> 8.8 ms on one
         CPU thread (the demo's budget). The copy is in bfloat16 where the CPU multiplies it in
-        hardware (devices.cpu_inference_dtype: 2.6x faster again).
-
-        A generator that bends exemplars takes the pose through a PoseFilter first: consecutive
-        calls are frames of one sequence (`reset` between two)."""
+        hardware (devices.cpu_inference_dtype: 2.6x faster again)."""
         background = self.background_for(background)
-        if self.exemplar_mode:
-            ske = self.pose_filter(ske)
         exemplar = self.exemplar_for(ske) if self.exemplar_mode else None
         batch = self.sample_of(ske, background, exemplar)
         x = self.network_input(batch)

@@ -301,6 +301,7 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     if world_size > 1:
         import torch.distributed as dist
 
+        barrier(world_size)  # a rank that tears gloo down while rank 0 still saves can abort (seen in CI)
         dist.destroy_process_group()
     if stopped_by is None:
         return 0

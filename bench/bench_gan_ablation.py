@@ -50,7 +50,6 @@ from target_data import TargetData  # noqa: E402
 from training import fit, snapshot_path  # noqa: E402
 from transfer import transfer  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
-from pose_filter import PoseFilter  # noqa: E402
 from pose_warp import warp_person  # noqa: E402
 
 RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_gan": 1.0, "lambda_fm": 10.0,
@@ -66,21 +65,18 @@ CHANGES = {"drawing": dict(DRAWING, lambda_choice=0.0), "l1-only": dict(DRAWING,
 
 class WarpAlone(Generator):
     """The exemplar of the pose, warped into it, over the plate: what the warp gives alone (the
-    pose steadied, the exemplar picked as the GAN does)."""
+    exemplar picked as the GAN picks it)."""
 
     name = "warp"
 
     def __init__(self, video_ske, frames, size):
         self.video_ske, self.frames, self.size = video_ske, np.asarray(frames), size
         self.search = index_of(video_ske, self.frames, temporal=True, hold=True, for_warp=True)
-        self.pose_filter = PoseFilter()
 
     def reset(self):
         self.search.reset()
-        self.pose_filter.reset()
 
     def layers(self, ske, background=None):
-        ske = self.pose_filter(ske)
         i = int(self.frames[self.search.pick(ske.landmarks)[0]])
         image, mask = self.video_ske.read_image(i), self.video_ske.read_mask(i)
 

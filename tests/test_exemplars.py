@@ -148,38 +148,6 @@ def test_the_exemplar_search_prefers_a_frame_that_shows_every_part_the_query_sho
     assert not pose_warp.seen_parts(hidden_arm)[pose_warp.PART_NAMES.index("left lower arm")]
 
 
-def test_the_pose_filter_steadies_a_trembling_pose_and_follows_a_move():
-    """A still pose with a pixel of tremble comes out steadier by more than half; a pose that
-    moves steadily across the crop is followed with a lag of under a frame and a half's motion;
-    depth and visibility pass untouched, the input skeleton is not changed, and `reset` forgets."""
-    from pose_filter import PoseFilter
-
-    rng = np.random.default_rng(1)
-    still = standing_skeleton(arm_angle=0.5).landmarks
-    steady = PoseFilter()
-    raw, out = [], []
-    for _ in range(60):
-        ske = Skeleton(still)
-        ske.landmarks[:, :2] += rng.normal(0, 1 / 128, (33, 2))
-        before = ske.landmarks.copy()
-        out.append(steady(ske).landmarks)
-        raw.append(ske.landmarks)
-        assert np.array_equal(ske.landmarks, before)
-    jitter = lambda seq: np.abs(np.diff(np.array(seq)[10:, :, :2], axis=0)).mean()  # noqa: E731
-    assert jitter(out) < 0.5 * jitter(raw)
-    assert np.array_equal(np.array(out)[:, :, 2:], np.array(raw)[:, :, 2:])
-    step = 0.01  # crop sides per frame: 0.3 per second at 30 fps, a quick arm
-    follow = PoseFilter()
-    for k in range(40):
-        moved = Skeleton(still)
-        moved.landmarks[:, 0] += k * step
-        last = follow(moved)
-    lag = np.abs(last.landmarks[:, 0] - moved.landmarks[:, 0]).max()
-    assert lag < 1.5 * step
-    follow.reset()
-    assert np.allclose(follow(Skeleton(still)).landmarks, still)
-
-
 def test_a_training_frame_gets_its_exemplar_from_outside_its_window_and_the_training_frames():
     from target_data import TargetData
 
