@@ -20,8 +20,8 @@ slack held longer but cost the shipped target 0.7 dB of held-out PSNR.
 Exemplar searches (`for_warp`) also count the parts the query shows that MediaPipe barely sees in
 a candidate (pose_warp.seen_parts): the warp drops such a part, and the network must then paint
 it. On taichi2's held-out frames a third of the picks lacked a part the query showed (side views
-hide a limb), and those frames carried most of the warp's pose error; the term halves them
-(warped exemplar alone: pose error 0.0397 -> 0.0332, PCK 0.805 -> 0.845).
+hide a limb), and those frames had up to twice the warp's pose error of the others; with the
+term, the warped exemplar alone: pose error 0.0397 -> 0.0332, PCK 0.805 -> 0.845.
 """
 import numpy as np
 
@@ -89,13 +89,12 @@ class PoseIndex:
         query = normalize_reduced(landmarks[:, REDUCED_JOINTS, :2].reshape(1, 26)).reshape(13, 2)
         difference = self.poses - query
         joints = np.sqrt(np.einsum("njc,njc->nj", difference, difference)).mean(axis=1)
-        return joints + np.abs(self.facing - facing(landmarks)) @ FACING_WEIGHTS + self.missing_parts(seen_parts(landmarks[0]))
+        d = joints + np.abs(self.facing - facing(landmarks)) @ FACING_WEIGHTS
+        return d if self.seen is None else d + self.missing_parts(seen_parts(landmarks[0]))
 
     def missing_parts(self, shown):
-        """The cost of the parts in `shown` (parts bool) that each indexed frame barely sees, or 0
-        when the search is not for_warp."""
-        if self.seen is None:
-            return 0.0
+        """The cost of the parts in `shown` (parts bool) that each indexed frame barely sees
+        (for_warp searches only)."""
         return MISSING_PART_WEIGHT * (shown & ~self.seen).sum(axis=1)
 
     def pick(self, landmarks):
