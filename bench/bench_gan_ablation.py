@@ -143,7 +143,7 @@ def main():
                         help="comma-separated, from: " + ", ".join(["warp"] + list(CHANGES)) + " (default %(default)s)")
     parser.add_argument("--transfer", default=None, help="a source video to score each variant's transfer on")
     parser.add_argument("--out", default=None, help="also write the scores as JSON here")
-    parser.add_argument("--models", default=None, help="keep each variant's final checkpoint here (VARIANT.pt)")
+    parser.add_argument("--models", default=None, help="keep each variant's final checkpoint (VARIANT.pt) and snapshots (VARIANT@Mmin.pt) here")
     parser.add_argument("--score", nargs="*", default=[], metavar="NAME=CHECKPOINT",
                         help="also score these GAN checkpoints (trained on the same split)")
     args = parser.parse_args()
@@ -190,6 +190,9 @@ def main():
         if args.models:
             os.makedirs(args.models, exist_ok=True)
             shutil.copyfile(path, os.path.join(args.models, f"{name}.pt"))
+            for mark in keep_at:
+                if os.path.exists(snapshot_path(path, mark)):
+                    shutil.copyfile(snapshot_path(path, mark), os.path.join(args.models, f"{name}@{mark:g}min.pt"))
         for mark in keep_at:
             if os.path.exists(snapshot_path(path, mark)):
                 report(f"{name} @{mark:g} min", GenGAN(vs, path=snapshot_path(path, mark), device=device))
