@@ -57,22 +57,22 @@ def make_generator(gen_type, video_ske, train=None, held=None, explicit=False):
         return None, str(err)
 
 
-def timed_generate(gen, skeletons, backgrounds):
+def timed_generate(gen, skeletons, backgrounds, frames_per_second):
     """Every output, and the ms per frame of `generate` (the backgrounds are the plate crops
-    behind the poses, or None)."""
-    gen.reset()
+    behind the poses, or None; the poses are a sequence at `frames_per_second`)."""
+    gen.reset(frames_per_second)
     gen.generate(skeletons[0], backgrounds[0])  # warm-up, outside the timing
-    gen.reset()
+    gen.reset(frames_per_second)
     start = time.perf_counter()
     out = [gen.generate(s, b) for s, b in zip(skeletons, backgrounds)]
     return out, (time.perf_counter() - start) * 1000 / len(skeletons)
 
 
-def native_outputs(gen, skeletons, backgrounds, size):
+def native_outputs(gen, skeletons, backgrounds, size, frames_per_second):
     """Every output at `size` px (the cached crops' native size), where `gen` can give its person
     that sharp (Layers.sharper), composited over the plate crop as `generate` does; None when it
     cannot."""
-    gen.reset()
+    gen.reset(frames_per_second)
     out = []
     for ske, background in zip(skeletons, backgrounds):
         layers = gen.layers(ske, background)
@@ -116,10 +116,10 @@ def evaluate_held_out(video_ske, gen_types, held_out, explicit, max_frames):
             notes[name] = why
             print(f"skipping {name}: {why}", file=sys.stderr)
             continue
-        generated, ms = timed_generate(gen, skeletons, backgrounds)
+        generated, ms = timed_generate(gen, skeletons, backgrounds, video_ske.cached_fps())
         results[name] = score(generated, skeletons, ms, real=real, masks=masks)
         outputs[name] = generated
-        sharp = native_outputs(gen, skeletons, backgrounds, video_ske.crop_size)
+        sharp = native_outputs(gen, skeletons, backgrounds, video_ske.crop_size, video_ske.cached_fps())
         if sharp is not None:
             native[name] = score(sharp, skeletons, None, real=real, masks=masks)
     native_rows = {f"real@{video_ske.crop_size}": real_floor(real, skeletons, video_ske.crop_size), **native} if native else {}

@@ -34,9 +34,9 @@ class GenNearest(Generator):
         self.search = index_of(video_ske, self.indices, temporal)
         self.output_size = output_size
 
-    def reset(self):
+    def reset(self, frames_per_second=None):
         """Forget the previous pick (call between two sequences in temporal mode)."""
-        self.search.reset()
+        self.search.reset(frames_per_second)
 
     def nearest_index(self, ske):
         """Position (in self.indices) of the chosen frame for `ske`."""

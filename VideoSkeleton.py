@@ -93,6 +93,10 @@ class VideoSkeleton:
     def frame_index(self, i):
         return int(self.frame_indices[i])
 
+    def cached_fps(self):
+        """The rate of the cached frames, in frames per second of the video."""
+        return self.fps / self.settings["frame_mod"]
+
     def cached_frames_in(self, seconds):
         """How many cached frames span `seconds` of the video (every `frame_mod`-th frame is cached)."""
         return round(seconds * self.fps / self.settings["frame_mod"])

@@ -36,5 +36,6 @@ class Generator(ABC):
             return person
         return composite(person, alpha, background)
 
-    def reset(self):
-        """Forget what the previous frames left (temporal state) before another sequence."""
+    def reset(self, frames_per_second=None):
+        """Forget what the previous frames left (temporal state) before another sequence, whose
+        frames come at `frames_per_second` (None: not known)."""

@@ -124,9 +124,9 @@ class GeneratorSwitch(Generator):
     def name(self):
         return GEN_TYPES[self.gen_type]
 
-    def reset(self):
+    def reset(self, frames_per_second=None):
         for generator in self.loaded.values():
-            generator.reset()
+            generator.reset(frames_per_second)
 
     def layers(self, ske, background=None):
         return self.current.layers(ske, background)

@@ -129,6 +129,7 @@ class NetworkGenerator(Generator):
         self.exemplar_mode = self.config.get("exemplar") or None
         self.scene_background = None
         self.exemplar_search = None  # over the training frames, made at first use
+        self.frames_per_second = None  # the rate of the sequence being generated (reset)
         # the last exemplar read: (cached frame, crop reduced, mask) and (cached frame, crop at full size)
         self.exemplar_pictures, self.native_exemplar = None, None
         self.world_size = world_size
@@ -158,9 +159,10 @@ class NetworkGenerator(Generator):
                                "frame_count": self.video_ske.ske_count(), "loss_log": self.loss_log,
                                "held_out_indices": list(map(int, self.held_out_indices)), "state": state})
 
-    def reset(self):
+    def reset(self, frames_per_second=None):
+        self.frames_per_second = frames_per_second
         if self.exemplar_search is not None:
-            self.exemplar_search.reset()
+            self.exemplar_search.reset(frames_per_second)
 
     # --- inputs ---------------------------------------------------------------------------------
     def image_input(self, batch):
@@ -179,10 +181,12 @@ class NetworkGenerator(Generator):
 
     def exemplar_for(self, ske):
         """The Exemplar of pose `ske`: the closest training frame (facing-aware, temporal, held
-        while it fits)."""
+        while it fits, picked for the steadied track of the poses: exemplars.py)."""
         if self.exemplar_search is None:
             self.exemplar_frames = self.training_frames()
-            self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True)
+            self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True,
+                                            steady=True)
+            self.exemplar_search.reset(self.frames_per_second)
         i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
         if self.exemplar_pictures is None or self.exemplar_pictures[0] != i:  # a held exemplar is read once
             self.exemplar_pictures = (i, self.video_ske.read_image(i, at_least=self.size), self.video_ske.read_mask(i))

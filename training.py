@@ -25,6 +25,8 @@ from target_data import TargetData, default_memory_budget
 from training_log import write_config, write_loss_log, write_samples
 from VideoSkeleton import VideoSkeleton
 
+EXEMPLAR_CHOICES = 1  # exemplars per training frame (TargetData)
+
 
 def add_training_arguments(parser, default_size, default_epochs):
     """The options every training script shares (`default_size`: the script's size, or a text
@@ -67,6 +69,8 @@ def add_exemplar_arguments(parser, default):
                              "or not see it (none)")
     parser.add_argument("--exemplar-window", type=float, default=2.0,
                         help="seconds: a training frame's exemplar is at least this far from it in time")
+    parser.add_argument("--exemplar-choices", type=int, default=EXEMPLAR_CHOICES,
+                        help="exemplars kept per training frame, each from another moment; a batch takes one at random")
     parser.add_argument("--max-flow", type=float, default=4.0,
                         help="largest correction of the warped exemplar, in pixels at the output size")
 
@@ -74,7 +78,7 @@ def add_exemplar_arguments(parser, default):
 def exemplar_config(args):
     """The config entries of the exemplar options."""
     return {"exemplar": None if args.exemplar == "none" else args.exemplar, "exemplar_window": args.exemplar_window,
-            "max_flow": args.max_flow}
+            "max_flow": args.max_flow, "exemplar_choices": args.exemplar_choices}
 
 
 def check_arguments(args):
@@ -289,7 +293,7 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     budget = None if args.memory_budget is None else args.memory_budget * 2 ** 30
     window = video_ske.cached_frames_in(config["exemplar_window"]) if config.get("exemplar") else None
     data = TargetData(video_ske, train, config["size"], device, plates=plates, memory_budget=budget,
-                      exemplar_window=window)
+                      exemplar_window=window, exemplar_choices=config.get("exemplar_choices", 1))
     if rank == 0 and data.streamed:
         print(f"{len(train)} training frames take {len(train) * data.bytes_per_frame / 2 ** 30:.1f} GB at "
               f"{config['size']} px, over the memory budget: streaming them from the cache")

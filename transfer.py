@@ -45,7 +45,7 @@ def transfer(source, target_vs, generator, limit=None, scene=None, fresh_trackin
     retarget = Retargeter(target_vs)
     if fresh_tracking:
         start_tracking()
-    generator.reset()
+    generator.reset(frames.fps)
     if scene is not None:
         scene.reset()
     pending = None

@@ -20,6 +20,7 @@ Variants (each a change to the shipped recipe, `refine`):
                       painting over the exemplar + GAN (the default)
   refine-free-choice  `refine` without the cost of painting over the exemplar
   refine-no-gan       `refine` without the discriminator (GenVanillaNN --exemplar refine)
+  refine-3-exemplars  `refine` with three exemplars per training frame, one taken at random
 `--score NAME=CHECKPOINT` also scores a GAN trained elsewhere, the same way.
 Checkpoints go to a temporary folder; nothing in models/ is touched. Every variant trains in this
 one process, one after the other, so they share the machine alike.
@@ -55,11 +56,11 @@ from pose_warp import warp_person  # noqa: E402
 RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_gan": 1.0, "lambda_fm": 10.0,
           "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128, "held_out": 0.2, "default_epochs": 1,
           "lambda_mask": 10.0, "plates": True, "exemplar": "refine", "exemplar_window": 2.0, "max_flow": 4.0,
-          "nn_window": 3, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0}
+          "nn_window": 3, "exemplar_choices": 1, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0}
 DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0}
 CHANGES = {"drawing": dict(DRAWING, lambda_choice=0.0), "l1-only": dict(DRAWING, lambda_gan=0.0, lambda_fm=0.0, lambda_choice=0.0),
            "input": dict(DRAWING, exemplar="input", lambda_choice=0.0), "refine": {},
-           "refine-free-choice": {"lambda_choice": 0.0},
+           "refine-free-choice": {"lambda_choice": 0.0}, "refine-3-exemplars": {"exemplar_choices": 3},
            "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}}
 
 
@@ -71,10 +72,10 @@ class WarpAlone(Generator):
 
     def __init__(self, video_ske, frames, size):
         self.video_ske, self.frames, self.size = video_ske, np.asarray(frames), size
-        self.search = index_of(video_ske, self.frames, temporal=True, hold=True, for_warp=True)
+        self.search = index_of(video_ske, self.frames, temporal=True, hold=True, for_warp=True, steady=True)
 
-    def reset(self):
-        self.search.reset()
+    def reset(self, frames_per_second=None):
+        self.search.reset(frames_per_second)
 
     def layers(self, ske, background=None):
         i = int(self.frames[self.search.pick(ske.landmarks)[0]])
@@ -91,14 +92,14 @@ class WarpAlone(Generator):
 
 def held_out_scores(gen, vs, held, real, masks, backgrounds):
     """(scores at the generator's size, scores at the crops' native size or None)."""
-    gen.reset()
+    gen.reset(vs.cached_fps())
     small, native = [], []
     start = time.perf_counter()
     for i, background in zip(held, backgrounds):
         layers = gen.layers(vs.ske[i], background)
         small.append(layers.person if layers.alpha is None else composite(layers.person, layers.alpha, layers.background))
     ms = (time.perf_counter() - start) * 1000 / len(held)
-    gen.reset()
+    gen.reset(vs.cached_fps())
     for i, background in zip(held, backgrounds):
         layers = gen.layers(vs.ske[i], background)
         sharp = None if layers.sharper is None else layers.sharper(vs.crop_size)
@@ -177,10 +178,10 @@ def main():
             report("warp", WarpAlone(vs, train, RECIPE["size"]))
             continue
         config = dict(RECIPE, **CHANGES[name])
-        key = bool(config["exemplar"])
+        key = config["exemplar_choices"] if config["exemplar"] else 0
         if key not in data:  # the frames (and exemplars) are loaded once for all the variants that use them
             data[key] = TargetData(vs, train, RECIPE["size"], device, plates=plates,
-                                   exemplar_window=window if key else None)
+                                   exemplar_window=window if key else None, exemplar_choices=max(key, 1))
         torch.manual_seed(0)
         path = os.path.join(tempfile.mkdtemp(), "gan.pt")
         gen = GenGAN(vs, load_from_file=False, config=config, path=path, device=device)

@@ -130,6 +130,27 @@ def test_the_exemplar_search_holds_its_pick_while_it_fits_and_lets_go_when_the_p
     assert changes[False] >= 5 and changes[True] == 0
 
 
+def test_the_steady_search_ignores_a_one_frame_tremble_but_follows_a_move():
+    """Two frames of the target far apart in the video; the queries hold the first pose, tremble
+    towards the second for one frame now and then (MediaPipe's jitter), then move to it for good.
+    The temporal search jumps at every tremble; the steady one keeps its pick through them and
+    still follows the move within a few frames, sooner at a higher frame rate."""
+    frames = np.stack([standing_skeleton(arm_angle=0.5).landmarks, standing_skeleton(arm_angle=0.75).landmarks])
+    still, tremble = standing_skeleton(arm_angle=0.5).landmarks, standing_skeleton(arm_angle=0.75).landmarks
+    queries = ([still] * 5 + [tremble]) * 4 + [tremble] * 15
+    jumpy = PoseIndex(frames, [0, 100], temporal=True, hold=True)
+    assert [jumpy.pick(q)[0] for q in queries][:24].count(1) == 4
+    followed = {}
+    for fps in (15, 30):
+        steady = PoseIndex(frames, [0, 100], temporal=True, hold=True, steady=True)
+        steady.reset(fps)
+        picks = [steady.pick(q)[0] for q in queries]
+        assert picks[:24] == [0] * 24
+        assert picks[-1] == 1
+        followed[fps] = picks.index(1) - 23  # the move starts at query 23
+    assert 0 < followed[15] < followed[30] <= 4, followed
+
+
 def test_the_exemplar_search_prefers_a_frame_that_shows_every_part_the_query_shows():
     """Two candidates: one with the query's joints exactly but its left arm barely seen by
     MediaPipe (the warp would drop the arm), one a little further off that shows it. The plain
@@ -148,18 +169,27 @@ def test_the_exemplar_search_prefers_a_frame_that_shows_every_part_the_query_sho
     assert not pose_warp.seen_parts(hidden_arm)[pose_warp.PART_NAMES.index("left lower arm")]
 
 
-def test_a_training_frame_gets_its_exemplar_from_outside_its_window_and_the_training_frames():
+def test_a_training_frame_gets_its_exemplars_from_outside_its_window_and_the_training_frames():
     from target_data import TargetData
 
     video = SyntheticPoses(60, size=64)
     train = np.arange(48)  # the last 12 are held out
-    data = TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5)
+    data = TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5, exemplar_choices=3)
     assert set(data.exemplar_of) == set(train.tolist())
-    for i, e in data.exemplar_of.items():
-        assert e in set(train.tolist()) and abs(e - i) > 5
+    for i, picks in data.exemplar_of.items():
+        assert len(picks) == 3
+        for k, e in enumerate(picks):
+            assert e in set(train.tolist()) and abs(e - i) > 5
+            assert all(abs(e - other) > 5 for other in picks[:k])  # each from another moment
     batch = data.batch(np.arange(4), augment=True)
     assert batch["exemplar"].shape == (4, 3, 32, 32) and batch["exemplar_mask"].shape == (4, 1, 32, 32)
     assert batch["exemplar_mask"].max() > 0.5  # the exemplar's person is there
+    # unaugmented batches always take the closest; augmented ones take each of the three
+    closest = data.batch(np.arange(48))["exemplar"]
+    assert torch.equal(closest, data.batch(np.arange(48))["exemplar"])
+    assert torch.equal(closest[:1], TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5).batch([0])["exemplar"])
+    taken = {round(float(data.batch([0], augment=True, shift=0, scale=0)["exemplar"].sum()), 2) for _ in range(40)}
+    assert len(taken) == 3
 
 
 TINY = {"ngf": 8, "max_ch": 16, "ndf": 8, "d_scales": 2, "lr": 2e-3, "batch_size": 4, "held_out": 0.0,
