@@ -26,6 +26,7 @@ from training_log import write_config, write_loss_log, write_samples
 from VideoSkeleton import VideoSkeleton
 
 EXEMPLAR_CHOICES = 1  # exemplars per training frame (TargetData)
+VALIDATE_EVERY = 2  # epochs between two validations (PoseValidation)
 
 
 def add_training_arguments(parser, default_size, default_epochs):
@@ -56,6 +57,9 @@ def add_training_arguments(parser, default_size, default_epochs):
                         help="GB of training data held in memory; a larger target streams its frames from the "
                              f"cache (default: an eighth of this machine's memory, {default_memory_budget() / 2 ** 30:.1f} GB; "
                              "0 always streams)")
+    parser.add_argument("--validation", type=float, default=0.0,
+                        help="keep the last F fraction of the training frames out of training and save the epoch "
+                             "whose poses MediaPipe reads best on them (PCK@0.05), not the last (0: the last)")
     parser.add_argument("--lambda-mask", type=float, default=10.0,
                         help="weight of the person-mask loss against MediaPipe's segmentation")
     return parser
@@ -88,6 +92,8 @@ def check_arguments(args):
         raise UserError("--minutes must be positive")
     if args.memory_budget is not None and args.memory_budget < 0:
         raise UserError("--memory-budget must be 0 or more (GB)")
+    if not 0 <= args.validation < 1:
+        raise UserError(f"--validation must be a fraction from 0 to below 1, got {args.validation}")
 
 
 class StopFlag:
@@ -124,19 +130,71 @@ class StopFlag:
             signal.signal(signum, previous)
 
 
+def best_path(path):
+    """Where `fit(validate=...)` keeps the best-scoring checkpoint while it trains."""
+    return f"{os.path.splitext(path)[0]}_best.pt"
+
+
+def last_path(path):
+    """Where `fit(validate=...)` leaves the last checkpoint once the best has taken `path`."""
+    return f"{os.path.splitext(path)[0]}_last.pt"
+
+
+class PoseValidation:
+    """Scores a generator on validation frames (training frames kept out of training): MediaPipe
+    on its outputs, PCK@0.05 and pose error against the frames' skeletons, as Evaluate scores
+    held-out frames. The exemplar search is over the other training frames meanwhile, so a
+    validation frame is never its own exemplar.
+
+    Why: the refining GAN's pose is at its best after 5-10 of 20 minutes on real footage and then
+    slips (it paints more of the person itself, from the training frames it has learnt); the
+    validation frames say when, without touching the held-out ones."""
+
+    def __init__(self, video_ske, frames, plates):
+        self.frames = np.asarray(frames)
+        self.skeletons = [video_ske.ske[i] for i in self.frames]
+        self.backgrounds = ([plates.crop(i, video_ske.crop_boxes[i], video_ske.crop_size) for i in self.frames]
+                            if plates is not None else [None] * len(self.frames))
+        self.frames_per_second = video_ske.cached_fps()
+
+    def __call__(self, gen):
+        """(PCK, pose error) of `gen` on the validation frames: higher PCK is better, then lower error."""
+        from metrics import pose_scores
+
+        held = gen.held_out_indices
+        gen.held_out_indices = np.union1d(np.asarray(held, np.int64), self.frames)
+        gen.exemplar_search = None
+        try:
+            gen.reset(self.frames_per_second)
+            images = [gen.generate(s, b) for s, b in zip(self.skeletons, self.backgrounds)]
+        finally:
+            gen.held_out_indices, gen.exemplar_search = held, None
+        error, _, pck = pose_scores(images, self.skeletons)
+        return pck, (math.inf if error is None else error)
+
+
+def validation_split(train, fraction):
+    """(frames to train on, validation frames): the last `fraction` of `train` (time order)."""
+    count = int(round(len(train) * fraction))
+    return (train[:len(train) - count], train[len(train) - count:]) if count else (train, train[:0])
+
+
 def snapshot_path(path, minutes):
     """Where `fit(keep_at=...)` keeps the checkpoint of the first epoch past `minutes`."""
     return f"{os.path.splitext(path)[0]}_{minutes:g}min.pt"
 
 
 def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, world_size=1, seed=0,
-        log=print, keep_at=(), clock=time.time):
+        log=print, keep_at=(), clock=time.time, validate=None):
     """Train `gen` on `data` (positions sharded over `world_size` processes); returns (epochs done
     in all, the signal that stopped it or None). Only rank 0 writes checkpoints, samples and logs;
     `keep_at`: minutes after which a copy of the checkpoint is kept (snapshot_path), so that one
     run shows how quality grows with training time. `clock` (seconds) measures `minutes`: wall
     time by default; the ablation benchmark gives the process's CPU time over the cores, so
-    that runs sharing a busy machine still get the same compute."""
+    that runs sharing a busy machine still get the same compute. `validate` (a PoseValidation)
+    scores the generator every VALIDATE_EVERY epochs and after the last; the best-scoring
+    checkpoint then takes `path` (the last one is left at last_path), so `gen` in memory is the
+    last state, the one on disk the best."""
     cfg = gen.config
     device = gen.device
     done = gen.epochs_done
@@ -151,6 +209,7 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
     interrupted = False
     start, wall_start, images_seen = clock(), time.time(), 0
     lr_factor = decayed_lr(done / target_epochs if not minutes else 0.0)
+    best = None  # (score, epoch) of the checkpoint at best_path
     if writer:
         write_config(cfg, folder)
         log(f"training {gen.name} on {len(data)} frames at {cfg['size']} px, {device_name(device)}, "
@@ -200,8 +259,21 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
                     last = gen.loss_log[-1]
                     log(f"epoch {done}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()
                                                       if k not in ("epoch", "seconds")))
+                final = flag.stop or clock() >= deadline or done >= target_epochs
+                if validate is not None and not interrupted and (done % VALIDATE_EVERY == 0 or final):
+                    pck, error = validate(gen)
+                    log(f"epoch {done}: validation PCK {pck:.3f}, pose error {error:.4f}")
+                    if best is None or (-pck, error) < best[0]:
+                        best = ((-pck, error), done)
+                        with open(path, "rb") as saved:
+                            atomic_write_bytes(best_path(path), saved.read())
     seconds = time.time() - wall_start
     stopped_by = flag.signal if flag.stop else None
+    if writer and best is not None:
+        os.replace(path, last_path(path))
+        os.replace(best_path(path), path)
+        log(f"kept epoch {best[1]} of {done} (validation PCK {-best[0][0]:.3f}, pose error {best[0][1]:.4f}); "
+            f"the last epoch is at {last_path(path)}")
     if writer:
         log(f"{done} epochs done; {images_seen / max(seconds, 1e-9):.1f} images/s over {seconds / 60:.1f} min; "
             f"saved {path}" + (f" (stopped by {signal.Signals(stopped_by).name})" if stopped_by else ""))
@@ -270,7 +342,8 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
         config = dict(checkpoint["config"], batch_size=args.batch_size)
     else:
         config.update(size=args.size or default_size, held_out=args.held_out, batch_size=args.batch_size,
-                      lr=args.lr, default_epochs=default_epochs, lambda_mask=args.lambda_mask)
+                      lr=args.lr, default_epochs=default_epochs, lambda_mask=args.lambda_mask,
+                      validation=args.validation)
     train, held = video_ske.split(config["held_out"])
     if not checkpoint:
         # plates come from the training frames only; rank 0 builds them, the others read them
@@ -292,15 +365,17 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     plates = video_ske.plates(len(train)) if gen.uses_plates else None
     budget = None if args.memory_budget is None else args.memory_budget * 2 ** 30
     window = video_ske.cached_frames_in(config["exemplar_window"]) if config.get("exemplar") else None
-    data = TargetData(video_ske, train, config["size"], device, plates=plates, memory_budget=budget,
+    fitted, validation = validation_split(train, config.get("validation", 0.0))
+    data = TargetData(video_ske, fitted, config["size"], device, plates=plates, memory_budget=budget,
                       exemplar_window=window, exemplar_choices=config.get("exemplar_choices", 1))
+    validate = PoseValidation(video_ske, validation, plates) if len(validation) and rank == 0 else None
     if rank == 0 and data.streamed:
         print(f"{len(train)} training frames take {len(train) * data.bytes_per_frame / 2 ** 30:.1f} GB at "
               f"{config['size']} px, over the memory budget: streaming them from the cache")
     log = print if rank == 0 else (lambda *a: None)
     done, stopped_by = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
                            sample_every=args.sample_every, rank=rank, world_size=world_size, seed=args.seed,
-                           log=log)
+                           log=log, validate=validate)
     print(f"rank {rank}/{world_size}: {gen.steps_done} steps done")
     if world_size > 1:
         import torch.distributed as dist

@@ -21,6 +21,8 @@ Variants (each a change to the shipped recipe, `refine`):
   refine-free-choice  `refine` without the cost of painting over the exemplar
   refine-no-gan       `refine` without the discriminator (GenVanillaNN --exemplar refine)
   refine-3-exemplars  `refine` with three exemplars per training frame, one taken at random
+  refine-best         `refine` that keeps the epoch whose poses are best on a tenth of the training
+                      frames kept out of training (--validation 0.1), not the last
 `--score NAME=CHECKPOINT` also scores a GAN trained elsewhere, the same way.
 Checkpoints go to a temporary folder; nothing in models/ is touched. Every variant trains in this
 one process, one after the other, so they share the machine alike.
@@ -48,7 +50,7 @@ from metrics import person_masks, pose_scores, score  # noqa: E402
 from report import fmt  # noqa: E402
 from retarget import make_scene  # noqa: E402
 from target_data import TargetData  # noqa: E402
-from training import fit, snapshot_path  # noqa: E402
+from training import PoseValidation, fit, snapshot_path, validation_split  # noqa: E402
 from transfer import transfer  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
 from pose_warp import warp_person  # noqa: E402
@@ -56,11 +58,12 @@ from pose_warp import warp_person  # noqa: E402
 RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_gan": 1.0, "lambda_fm": 10.0,
           "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128, "held_out": 0.2, "default_epochs": 1,
           "lambda_mask": 10.0, "plates": True, "exemplar": "refine", "exemplar_window": 2.0, "max_flow": 4.0,
-          "nn_window": 3, "exemplar_choices": 1, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0}
+          "nn_window": 3, "exemplar_choices": 1, "validation": 0.0, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0}
 DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0}
 CHANGES = {"drawing": dict(DRAWING, lambda_choice=0.0), "l1-only": dict(DRAWING, lambda_gan=0.0, lambda_fm=0.0, lambda_choice=0.0),
            "input": dict(DRAWING, exemplar="input", lambda_choice=0.0), "refine": {},
            "refine-free-choice": {"lambda_choice": 0.0}, "refine-3-exemplars": {"exemplar_choices": 3},
+           "refine-best": {"validation": 0.1},
            "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}}
 
 
@@ -178,16 +181,20 @@ def main():
             report("warp", WarpAlone(vs, train, RECIPE["size"]))
             continue
         config = dict(RECIPE, **CHANGES[name])
-        key = config["exemplar_choices"] if config["exemplar"] else 0
+        choices = config["exemplar_choices"] if config["exemplar"] else 0
+        fitted, validation = validation_split(train, config["validation"])
+        key = (choices, len(fitted))
         if key not in data:  # the frames (and exemplars) are loaded once for all the variants that use them
-            data[key] = TargetData(vs, train, RECIPE["size"], device, plates=plates,
-                                   exemplar_window=window if key else None, exemplar_choices=max(key, 1))
+            data[key] = TargetData(vs, fitted, RECIPE["size"], device, plates=plates,
+                                   exemplar_window=window if choices else None, exemplar_choices=max(choices, 1))
         torch.manual_seed(0)
         path = os.path.join(tempfile.mkdtemp(), "gan.pt")
         gen = GenGAN(vs, load_from_file=False, config=config, path=path, device=device)
         gen.held_out_indices = held
-        fit(gen, data[key], path, minutes=args.minutes, sample_every=10 ** 6, log=lambda *a: None, keep_at=keep_at,
-            clock=lambda: time.process_time() / torch.get_num_threads())
+        fit(gen, data[key], path, minutes=args.minutes, sample_every=10 ** 6, keep_at=keep_at,
+            log=lambda text: print(f"{name}: {text}", flush=True) if "validation" in text or "kept" in text else None,
+            clock=lambda: time.process_time() / torch.get_num_threads(),
+            validate=PoseValidation(vs, validation, plates) if len(validation) else None)
         if args.models:
             os.makedirs(args.models, exist_ok=True)
             shutil.copyfile(path, os.path.join(args.models, f"{name}.pt"))
@@ -197,6 +204,8 @@ def main():
         for mark in keep_at:
             if os.path.exists(snapshot_path(path, mark)):
                 report(f"{name} @{mark:g} min", GenGAN(vs, path=snapshot_path(path, mark), device=device))
+        if len(validation):  # the checkpoint kept is the best epoch's, not gen's last state
+            gen = GenGAN(vs, path=path, device=device)
         report(f"{name} @{args.minutes:g} min ({gen.epochs_done} ep)", gen)
     if args.out:
         with open(args.out, "w") as f:

@@ -126,11 +126,13 @@ class SyntheticPoses:
         self.landmarks = np.stack([s.landmarks for s in self.ske])
         self.settings = {"frame_mod": 1}
         self.filename = "synthetic_poses.mp4"
+        self.crop_size, self.fps = size, 25.0
 
     def ske_count(self):
         return len(self.ske)
 
-    cached_frames_in = VideoSkeleton.cached_frames_in  # what it needs: fps (a subclass sets it), settings
+    cached_frames_in = VideoSkeleton.cached_frames_in  # what they need: fps, settings
+    cached_fps = VideoSkeleton.cached_fps
 
     def read_image(self, i, at_least=None):
         return self.ske[i].draw(np.full((self.size, self.size, 3), 120, np.uint8))

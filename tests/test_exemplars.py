@@ -295,3 +295,46 @@ def test_the_shown_box_covers_every_pixel_a_part_can_reach():
     assert pose_warp.shown_box(over, 64, margin=1) == (20, 12, 40, 36)  # map pixels 5..9 x 3..8, times 4
     assert pose_warp.shown_box(over, 64, margin=10) == (0, 0, 64, 64)
     assert pose_warp.shown_box(np.zeros((16, 16), np.float32), 64, margin=1) is None
+
+
+def test_training_with_validation_keeps_the_best_epoch_and_never_copies_a_validation_frame(tmp_path):
+    """fit(validate=...) scores every VALIDATE_EVERY epochs and after the last; the best epoch's
+    checkpoint ends at the path (what the demo loads), the last one beside it. A validation frame
+    is scored with exemplars from the other training frames only."""
+    from checkpoints import load_checkpoint
+    from GenGAN import GenGAN
+    from target_data import TargetData
+    from training import PoseValidation, fit, last_path, validation_split
+
+    torch.manual_seed(0)
+    video = PlatedPoses(24, size=64)
+    fitted, validation = validation_split(np.arange(24), 0.25)
+    assert fitted.tolist() == list(range(18)) and validation.tolist() == list(range(18, 24))
+    path = str(tmp_path / "g.pt")
+    gen = GenGAN(video, load_from_file=False, config=dict(REFINE), path=path, device=torch.device("cpu"))
+    gen.held_out_indices = []
+    data = TargetData(video, fitted, 32, torch.device("cpu"), plates=video.plates(), exemplar_window=3)
+    scores = iter([(0.5, 0.1), (0.9, 0.05), (0.9, 0.07)])
+    validated = []
+
+    def validate(g):
+        validated.append(g.epochs_done)
+        return next(scores)
+
+    fit(gen, data, path, epochs=6, sample_every=100, log=lambda *a: None, validate=validate)
+    assert validated == [2, 4, 6]
+    assert load_checkpoint(path, "gan")["epochs"] == 4 and load_checkpoint(last_path(path), "gan")["epochs"] == 6
+
+    picked = []
+    exemplar_for = gen.exemplar_for
+
+    def spy(ske):
+        exemplar = exemplar_for(ske)
+        picked.append(exemplar.frame)
+        return exemplar
+
+    gen.exemplar_for = spy
+    pck, error = PoseValidation(video, validation, video.plates())(gen)
+    assert 0 <= pck <= 1 and error > 0
+    assert len(picked) == len(validation) and not set(picked) & set(validation.tolist())
+    assert list(gen.held_out_indices) == [] and gen.exemplar_search is None  # as it was: all frames are exemplars again
