@@ -27,6 +27,9 @@ from VideoSkeleton import VideoSkeleton
 
 EXEMPLAR_CHOICES = 1  # exemplars per training frame (TargetData)
 VALIDATE_EVERY = 2  # epochs between two validations (PoseValidation)
+# the share of training frames a refining model validates on by default (README: "Longer is not better")
+REFINE_VALIDATION = 0.1
+MIN_VALIDATION_FRAMES = 8  # fewer say nothing about which epoch is best: all frames train then
 
 
 def add_training_arguments(parser, default_size, default_epochs):
@@ -57,9 +60,10 @@ def add_training_arguments(parser, default_size, default_epochs):
                         help="GB of training data held in memory; a larger target streams its frames from the "
                              f"cache (default: an eighth of this machine's memory, {default_memory_budget() / 2 ** 30:.1f} GB; "
                              "0 always streams)")
-    parser.add_argument("--validation", type=float, default=0.0,
+    parser.add_argument("--validation", type=float, default=None,
                         help="keep the last F fraction of the training frames out of training and save the epoch "
-                             "whose poses MediaPipe reads best on them (PCK@0.05), not the last (0: the last)")
+                             "whose poses MediaPipe reads best on them (PCK@0.05), not the last; 0 saves the last "
+                             f"(default: {REFINE_VALIDATION} for a model that refines exemplars, else 0)")
     parser.add_argument("--lambda-mask", type=float, default=10.0,
                         help="weight of the person-mask loss against MediaPipe's segmentation")
     return parser
@@ -92,7 +96,7 @@ def check_arguments(args):
         raise UserError("--minutes must be positive")
     if args.memory_budget is not None and args.memory_budget < 0:
         raise UserError("--memory-budget must be 0 or more (GB)")
-    if not 0 <= args.validation < 1:
+    if args.validation is not None and not 0 <= args.validation < 1:
         raise UserError(f"--validation must be a fraction from 0 to below 1, got {args.validation}")
 
 
@@ -342,8 +346,7 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
         config = dict(checkpoint["config"], batch_size=args.batch_size)
     else:
         config.update(size=args.size or default_size, held_out=args.held_out, batch_size=args.batch_size,
-                      lr=args.lr, default_epochs=default_epochs, lambda_mask=args.lambda_mask,
-                      validation=args.validation)
+                      lr=args.lr, default_epochs=default_epochs, lambda_mask=args.lambda_mask)
     train, held = video_ske.split(config["held_out"])
     if not checkpoint:
         # plates come from the training frames only; rank 0 builds them, the others read them
@@ -355,6 +358,8 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
             print(f"warning: {args.target} has no background plate; training without exemplars (they need the "
                   "person's mask over a plate)", file=sys.stderr)
             config["exemplar"] = None
+        config["validation"] = ((REFINE_VALIDATION if config.get("exemplar") == "refine" else 0.0)
+                                if args.validation is None else args.validation)
     if len(train) < config["batch_size"] * world_size:
         raise UserError(f"only {len(train)} training frames: fewer than one batch per process")
     if config["size"] < 16 or config["size"] & (config["size"] - 1):
@@ -366,6 +371,13 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
     budget = None if args.memory_budget is None else args.memory_budget * 2 ** 30
     window = video_ske.cached_frames_in(config["exemplar_window"]) if config.get("exemplar") else None
     fitted, validation = validation_split(train, config.get("validation", 0.0))
+    if 0 < len(validation) < MIN_VALIDATION_FRAMES:
+        if rank == 0:
+            print(f"only {len(validation)} validation frames: training on all {len(train)} and saving the last epoch")
+        fitted, validation = train, train[:0]
+    if len(fitted) < config["batch_size"] * world_size:
+        raise UserError(f"only {len(fitted)} frames to train on besides the {len(validation)} validation frames: "
+                        "fewer than one batch per process; lower --validation")
     data = TargetData(video_ske, fitted, config["size"], device, plates=plates, memory_budget=budget,
                       exemplar_window=window, exemplar_choices=config.get("exemplar_choices", 1))
     validate = PoseValidation(video_ske, validation, plates) if len(validation) and rank == 0 else None

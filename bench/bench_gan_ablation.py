@@ -17,12 +17,13 @@ Variants (each a change to the shipped recipe, `refine`):
   warp                the warped exemplar alone, composited over the plate: no network
   input               the exemplar as four more input channels, trained as `drawing`
   refine              flow + own pixels + choice, nearest-neighbour L1 + coarse L1 + the cost of
-                      painting over the exemplar + GAN (the default)
+                      painting over the exemplar + GAN, the best epoch by validation (the default)
   refine-free-choice  `refine` without the cost of painting over the exemplar
   refine-no-gan       `refine` without the discriminator (GenVanillaNN --exemplar refine)
   refine-3-exemplars  `refine` with three exemplars per training frame, one taken at random
-  refine-best         `refine` that keeps the epoch whose poses are best on a tenth of the training
-                      frames kept out of training (--validation 0.1), not the last
+  refine-last         `refine` trained on all the training frames, keeping the last epoch
+                      (--validation 0: the shipped recipe keeps the epoch whose poses are best on
+                      the last tenth of the training frames, kept out of training)
 `--score NAME=CHECKPOINT` also scores a GAN trained elsewhere, the same way.
 Checkpoints go to a temporary folder; nothing in models/ is touched. Every variant trains in this
 one process, one after the other, so they share the machine alike.
@@ -58,12 +59,12 @@ from pose_warp import warp_person  # noqa: E402
 RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_gan": 1.0, "lambda_fm": 10.0,
           "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128, "held_out": 0.2, "default_epochs": 1,
           "lambda_mask": 10.0, "plates": True, "exemplar": "refine", "exemplar_window": 2.0, "max_flow": 4.0,
-          "nn_window": 3, "exemplar_choices": 1, "validation": 0.0, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0}
-DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0}
+          "nn_window": 3, "exemplar_choices": 1, "validation": 0.1, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0}
+DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0, "validation": 0.0}
 CHANGES = {"drawing": dict(DRAWING, lambda_choice=0.0), "l1-only": dict(DRAWING, lambda_gan=0.0, lambda_fm=0.0, lambda_choice=0.0),
            "input": dict(DRAWING, exemplar="input", lambda_choice=0.0), "refine": {},
            "refine-free-choice": {"lambda_choice": 0.0}, "refine-3-exemplars": {"exemplar_choices": 3},
-           "refine-best": {"validation": 0.1},
+           "refine-last": {"validation": 0.0},
            "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}}
 
 
@@ -129,7 +130,8 @@ def transfer_scores(gen, vs, source, scene):
 def line(name, result, native, moved):
     text = (f"{name:<22} PSNR {fmt(result['psnr'], 2)}  SSIM {fmt(result['ssim'], 3)}  person PSNR "
             f"{fmt(result['psnr_person'], 2)}  SSIM {fmt(result['ssim_person'], 3)}  pose {fmt(result['pose_error'], 4)}  "
-            f"detect {fmt(result['detection_rate'], 3)}  PCK {fmt(result['pck'], 3)}  {fmt(result['ms_per_frame'], 1)} ms")
+            f"detect {fmt(result['detection_rate'], 3)}  PCK {fmt(result['pck'], 3)}  flicker {fmt(result['flicker'], 2)}  "
+            f"{fmt(result['ms_per_frame'], 1)} ms")
     if native:
         text += (f"  | native {native['size']} px: PSNR {fmt(native['psnr'], 2)} SSIM {fmt(native['ssim'], 3)} "
                  f"person {fmt(native['psnr_person'], 2)} / {fmt(native['ssim_person'], 3)}")
@@ -170,6 +172,9 @@ def main():
         moved = transfer_scores(gen, vs, args.transfer, scene) if args.transfer else None
         rows[name] = {"held_out": result, "native": native, "transfer": moved}
         print(line(name, result, native, moved), flush=True)
+        if args.out:  # after every row: a run cut short keeps what it scored
+            with open(args.out, "w") as f:
+                json.dump(rows, f, indent=1)
 
     report("nearest", GenNearest(vs, temporal=True, indices=train, output_size=RECIPE["size"]))
     for item in args.score:
@@ -207,9 +212,6 @@ def main():
         if len(validation):  # the checkpoint kept is the best epoch's, not gen's last state
             gen = GenGAN(vs, path=path, device=device)
         report(f"{name} @{args.minutes:g} min ({gen.epochs_done} ep)", gen)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -120,13 +120,15 @@ class SyntheticPoses:
     """Stands in for a VideoSkeleton: poses with distinct arm angles; each frame's image is its
     skeleton drawn on grey, so a network has something learnable to reproduce."""
 
+    fps = 25.0
+
     def __init__(self, count=40, size=64):
         self.size = size
         self.ske = [standing_skeleton(arm_angle=0.1 + 2.5 * i / count) for i in range(count)]
         self.landmarks = np.stack([s.landmarks for s in self.ske])
         self.settings = {"frame_mod": 1}
         self.filename = "synthetic_poses.mp4"
-        self.crop_size, self.fps = size, 25.0
+        self.crop_size = size
 
     def ske_count(self):
         return len(self.ske)

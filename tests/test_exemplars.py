@@ -264,6 +264,12 @@ def test_the_u_net_trains_on_exemplars_too_and_the_vector_network_refuses_them(t
     assert proc.returncode == 0, proc.stderr
     config = json.loads((tmp_path / "van" / "config.json").read_text())
     assert config["exemplar"] == "refine" and config["loss"] == "nn" and config["plates"]
+    assert config["validation"] == 0.1 and "only 5 validation frames" in proc.stdout  # 48 training frames
+    proc = run_script("GenVanillaNN.py", taichi_clip, "--variant", "image", "--exemplar", "refine", "--size", "32",
+                      "--ngf", "8", "--batch-size", "4", "--epochs", "1", "--held-out", "0.2", "--validation", "0.25",
+                      "--fresh", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "kept epoch 1 of 1 (validation PCK" in proc.stdout and (tmp_path / "van_last.pt").exists()
     assert "--variant image" in assert_one_line_error(run_script(
         "GenVanillaNN.py", taichi_clip, "--variant", "ske", "--exemplar", "input", "--out", str(tmp_path / "s.pt")))
 
