@@ -127,13 +127,11 @@ class PoseIndex:
         self.last_pick = best
         return best, float(d[best])
 
-    def nearest_apart(self, window, count=1):
-        """(frames, count): for every indexed frame, the positions of the `count` closest other
-        indexed frames more than `window` video frames away from it and from each other: a
-        training frame's exemplars, as unlike itself in time as a new pose is in use (a neighbour
-        would be the same picture, nearly), and unlike each other. Where fewer are that far
-        apart, the closest one fills the rest (the frame itself where none is)."""
-        picks = np.empty((len(self), count), np.int64)
+    def nearest_apart(self, window):
+        """For every indexed frame, the position of the closest other indexed frame more than
+        `window` video frames away from it: a training frame's exemplar, as unlike itself in time
+        as a new pose is in use (a neighbour would be the same picture, nearly)."""
+        picks = np.empty(len(self), np.int64)
         for k in range(len(self)):
             d = np.sqrt(((self.poses - self.poses[k]) ** 2).sum(axis=2)).mean(axis=1)
             d += np.abs(self.facing - self.facing[k]) @ FACING_WEIGHTS
@@ -141,10 +139,6 @@ class PoseIndex:
                 d += self.missing_parts(self.seen[k])
             d[np.abs(self.frame_numbers - self.frame_numbers[k]) <= window] = np.inf
             picks[k] = int(np.argmin(d)) if np.isfinite(d).any() else k
-            for c in range(1, count):
-                d[np.abs(self.frame_numbers - self.frame_numbers[picks[k, c - 1]]) <= window] = np.inf
-                if np.isfinite(d).any():
-                    picks[k, c] = int(np.argmin(d))
         return picks
 
 

@@ -32,27 +32,23 @@ class TargetData:
 
     A frame's exemplar is the closest frame among these training frames (exemplars.PoseIndex)
     that is more than `exemplar_window` video frames away from it: in use, the exemplar of a new
-    pose is never the same picture, so in training it must not be a near copy either. With
-    `exemplar_choices` above 1 it keeps that many (each from another moment) and an augmented
-    batch takes one of them at random per sample: with a single fixed exemplar per frame, the
-    network learns its training pairs by heart (see README, "Exemplar choices").
+    pose is never the same picture, so in training it must not be a near copy either.
 
     They live on the training device when they fit in `memory_budget` bytes (1,500 frames at
     128 px with plates take 250 MB); beyond it (a long video) only the skeleton vectors do, and
     each batch is read from the cache, the next one in a thread while the current one trains
     (`batches`), so memory stays flat at any length."""
 
-    def __init__(self, video_ske, indices, size, device, plates=None, memory_budget=None, exemplar_window=None,
-                 exemplar_choices=1):
+    def __init__(self, video_ske, indices, size, device, plates=None, memory_budget=None, exemplar_window=None):
         self.indices = np.asarray(indices)
         self.video_ske, self.size, self.device, self.plates = video_ske, size, device, plates
         self.exemplar_of = None
         if exemplar_window is not None:
-            picks = index_of(video_ske, self.indices, for_warp=True).nearest_apart(exemplar_window, exemplar_choices)
+            picks = index_of(video_ske, self.indices, for_warp=True).nearest_apart(exemplar_window)
             self.exemplar_of = dict(zip(self.indices.tolist(), self.indices[picks].tolist()))
         pictures = 3 if plates is not None else 2  # image, drawing (and background): 3 channels each
-        # + the 1-channel mask, + each exemplar and its mask
-        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None) + 4 * exemplar_choices * (self.exemplar_of is not None))
+        # + the 1-channel mask, + the exemplar and its mask
+        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None) + 4 * (self.exemplar_of is not None))
         budget = default_memory_budget() if memory_budget is None else memory_budget
         self.streamed = len(self.indices) * self.bytes_per_frame > budget
         vectors = np.stack([video_ske.ske[i].reduced() for i in self.indices])
@@ -76,12 +72,12 @@ class TargetData:
         if self.plates is not None:
             frame["background"] = self.plates.crop(i, self.video_ske.crop_boxes[i], size)[:, :, ::-1].transpose(2, 0, 1)
             frame["mask"] = (resize(self.video_ske.read_mask(i), size, mask=True) * 255 + 0.5).astype(np.uint8)[None]
-        if self.exemplar_of is not None:  # (choices, channels, size, size)
-            warped = [warp_person(self.video_ske.read_image(e, at_least=size), self.video_ske.read_mask(e),
-                                  self.video_ske.landmarks[e], self.video_ske.landmarks[i], size)
-                      for e in self.exemplar_of[int(i)]]
-            frame["exemplar"] = np.stack([w.image[:, :, ::-1].transpose(2, 0, 1) for w in warped])
-            frame["exemplar_mask"] = np.stack([(w.alpha * 255 + 0.5).astype(np.uint8)[None] for w in warped])
+        if self.exemplar_of is not None:
+            e = self.exemplar_of[int(i)]
+            warped = warp_person(self.video_ske.read_image(e, at_least=size), self.video_ske.read_mask(e),
+                                 self.video_ske.landmarks[e], self.video_ske.landmarks[i], size)
+            frame["exemplar"] = warped.image[:, :, ::-1].transpose(2, 0, 1)
+            frame["exemplar_mask"] = (warped.alpha * 255 + 0.5).astype(np.uint8)[None]
         return frame
 
     def __len__(self):
@@ -121,12 +117,6 @@ class TargetData:
         picture and background stay consistent; the normalised vector is invariant to both.
         """
         raw = self.pictures(positions) if pictures is None else pictures
-        if "exemplar" in raw:  # one of each sample's exemplars: at random in training, else the closest
-            n, choices = raw["exemplar"].shape[:2]
-            pick = (torch.randint(choices, (n,), device=raw["exemplar"].device) if augment
-                    else torch.zeros(n, dtype=torch.long, device=raw["exemplar"].device))
-            rows = torch.arange(n, device=pick.device)
-            raw = dict(raw, exemplar=raw["exemplar"][rows, pick], exemplar_mask=raw["exemplar_mask"][rows, pick])
         pictures = {key: value.float() / 255 if key.endswith("mask") else value.float() / 127.5 - 1
                     for key, value in raw.items()}
         if augment:

@@ -25,7 +25,6 @@ from target_data import TargetData, default_memory_budget
 from training_log import write_config, write_loss_log, write_samples
 from VideoSkeleton import VideoSkeleton
 
-EXEMPLAR_CHOICES = 1  # exemplars per training frame (TargetData)
 VALIDATE_EVERY = 2  # epochs between two validations (PoseValidation)
 # the share of training frames a refining model validates on by default (README: "Longer is not better")
 REFINE_VALIDATION = 0.1
@@ -77,8 +76,6 @@ def add_exemplar_arguments(parser, default):
                              "or not see it (none)")
     parser.add_argument("--exemplar-window", type=float, default=2.0,
                         help="seconds: a training frame's exemplar is at least this far from it in time")
-    parser.add_argument("--exemplar-choices", type=int, default=EXEMPLAR_CHOICES,
-                        help="exemplars kept per training frame, each from another moment; a batch takes one at random")
     parser.add_argument("--max-flow", type=float, default=4.0,
                         help="largest correction of the warped exemplar, in pixels at the output size")
 
@@ -86,7 +83,7 @@ def add_exemplar_arguments(parser, default):
 def exemplar_config(args):
     """The config entries of the exemplar options."""
     return {"exemplar": None if args.exemplar == "none" else args.exemplar, "exemplar_window": args.exemplar_window,
-            "max_flow": args.max_flow, "exemplar_choices": args.exemplar_choices}
+            "max_flow": args.max_flow}
 
 
 def check_arguments(args):
@@ -379,7 +376,7 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
         raise UserError(f"only {len(fitted)} frames to train on besides the {len(validation)} validation frames: "
                         "fewer than one batch per process; lower --validation")
     data = TargetData(video_ske, fitted, config["size"], device, plates=plates, memory_budget=budget,
-                      exemplar_window=window, exemplar_choices=config.get("exemplar_choices", 1))
+                      exemplar_window=window)
     validate = PoseValidation(video_ske, validation, plates) if len(validation) and rank == 0 else None
     if rank == 0 and data.streamed:
         print(f"{len(train)} training frames take {len(train) * data.bytes_per_frame / 2 ** 30:.1f} GB at "

@@ -169,27 +169,18 @@ def test_the_exemplar_search_prefers_a_frame_that_shows_every_part_the_query_sho
     assert not pose_warp.seen_parts(hidden_arm)[pose_warp.PART_NAMES.index("left lower arm")]
 
 
-def test_a_training_frame_gets_its_exemplars_from_outside_its_window_and_the_training_frames():
+def test_a_training_frame_gets_its_exemplar_from_outside_its_window_and_the_training_frames():
     from target_data import TargetData
 
     video = SyntheticPoses(60, size=64)
     train = np.arange(48)  # the last 12 are held out
-    data = TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5, exemplar_choices=3)
+    data = TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5)
     assert set(data.exemplar_of) == set(train.tolist())
-    for i, picks in data.exemplar_of.items():
-        assert len(picks) == 3
-        for k, e in enumerate(picks):
-            assert e in set(train.tolist()) and abs(e - i) > 5
-            assert all(abs(e - other) > 5 for other in picks[:k])  # each from another moment
+    for i, e in data.exemplar_of.items():
+        assert e in set(train.tolist()) and abs(e - i) > 5
     batch = data.batch(np.arange(4), augment=True)
     assert batch["exemplar"].shape == (4, 3, 32, 32) and batch["exemplar_mask"].shape == (4, 1, 32, 32)
     assert batch["exemplar_mask"].max() > 0.5  # the exemplar's person is there
-    # unaugmented batches always take the closest; augmented ones take each of the three
-    closest = data.batch(np.arange(48))["exemplar"]
-    assert torch.equal(closest, data.batch(np.arange(48))["exemplar"])
-    assert torch.equal(closest[:1], TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5).batch([0])["exemplar"])
-    taken = {round(float(data.batch([0], augment=True, shift=0, scale=0)["exemplar"].sum()), 2) for _ in range(40)}
-    assert len(taken) == 3
 
 
 TINY = {"ngf": 8, "max_ch": 16, "ndf": 8, "d_scales": 2, "lr": 2e-3, "batch_size": 4, "held_out": 0.0,
