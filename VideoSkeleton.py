@@ -99,7 +99,7 @@ class VideoSkeleton:
 
     def cached_frames_in(self, seconds):
         """How many cached frames span `seconds` of the video (every `frame_mod`-th frame is cached)."""
-        return round(seconds * self.fps / self.settings["frame_mod"])
+        return round(seconds * self.cached_fps())
 
     def split(self, held_out_fraction):
         """(training frames, held-out frames), cached frame indices: the last `held_out_fraction`

@@ -18,6 +18,7 @@ A network paints, by its config:
 """
 import copy
 from collections import namedtuple
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -178,6 +179,17 @@ class NetworkGenerator(Generator):
     def training_frames(self):
         """The cached frames this model may copy pixels from: those it was trained on."""
         return np.setdiff1d(np.arange(self.video_ske.ske_count()), np.asarray(self.held_out_indices, np.int64))
+
+    @contextmanager
+    def exemplars_without(self, frames):
+        """Within it, exemplars come from the training frames but `frames` (validation frames are
+        never their own exemplar); the search is rebuilt on the way in and out."""
+        held = self.held_out_indices
+        self.held_out_indices, self.exemplar_search = np.union1d(np.asarray(held, np.int64), frames), None
+        try:
+            yield
+        finally:
+            self.held_out_indices, self.exemplar_search = held, None
 
     def exemplar_for(self, ske):
         """The Exemplar of pose `ske`: the closest training frame (facing-aware, temporal, held

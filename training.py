@@ -162,14 +162,9 @@ class PoseValidation:
         """(PCK, pose error) of `gen` on the validation frames: higher PCK is better, then lower error."""
         from metrics import pose_scores
 
-        held = gen.held_out_indices
-        gen.held_out_indices = np.union1d(np.asarray(held, np.int64), self.frames)
-        gen.exemplar_search = None
-        try:
+        with gen.exemplars_without(self.frames):
             gen.reset(self.frames_per_second)
             images = [gen.generate(s, b) for s, b in zip(self.skeletons, self.backgrounds)]
-        finally:
-            gen.held_out_indices, gen.exemplar_search = held, None
         error, _, pck = pose_scores(images, self.skeletons)
         return pck, (math.inf if error is None else error)
 
@@ -379,7 +374,7 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
                       exemplar_window=window)
     validate = PoseValidation(video_ske, validation, plates) if len(validation) and rank == 0 else None
     if rank == 0 and data.streamed:
-        print(f"{len(train)} training frames take {len(train) * data.bytes_per_frame / 2 ** 30:.1f} GB at "
+        print(f"{len(fitted)} training frames take {len(fitted) * data.bytes_per_frame / 2 ** 30:.1f} GB at "
               f"{config['size']} px, over the memory budget: streaming them from the cache")
     log = print if rank == 0 else (lambda *a: None)
     done, stopped_by = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
