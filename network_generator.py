@@ -288,14 +288,18 @@ class NetworkGenerator(Generator):
         if decoded.flow is None:
             return Layers(person, alpha, background)
         maps = [m[0].cpu().numpy().transpose(1, 2, 0) for m in (decoded.flow, decoded.choice, decoded.synth)]
-        return Layers(person, alpha, background, lambda size: self.native_layers(size, ske, exemplar, alpha, *maps))
+        return Layers(person, alpha, background,
+                      lambda size: self.native_layers(size, ske, exemplar, alpha, person, *maps))
 
-    def native_layers(self, size, ske, exemplar, alpha, flow, choice, synth):
+    def native_layers(self, size, ske, exemplar, alpha, person, flow, choice, synth):
         """The refined person at `size` px (at most the cached crop's): the exemplar's own pixels
         fetched through the warp and the upsampled flow in one resampling, chosen by the upsampled
-        choice; the synthesised pixels are upscaled only where the network paints its own. The
-        exemplar is fetched only inside the box where its parts show (the rest is the network's
-        own paint): the person covers a third to a half of the crop."""
+        choice; the synthesised pixels are upscaled only where the network paints its own. Where
+        no exemplar part shows (the outline, a shadow, a seam) it is the network's `person` at its
+        own size, upscaled: the synthesised channels alone are untrained wherever the network
+        chose the exemplar, and showed there as a yellow or green fringe around the person. The
+        exemplar is fetched only inside the box where its parts show: the person covers a third
+        to a half of the crop."""
         if self.native_exemplar is None or self.native_exemplar[0] != exemplar.frame:  # a held exemplar is read once
             self.native_exemplar = (exemplar.frame, self.video_ske.read_image(exemplar.frame))
         image = self.native_exemplar[1]
@@ -303,7 +307,7 @@ class NetworkGenerator(Generator):
         if size <= self.size:
             return None
         from_x, from_y, _, over, _ = exemplar.maps
-        own = resize(np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32), size)  # RGB -> BGR
+        own = resize(person.astype(np.float32), size)
         box = shown_box(over, size, self.config["max_flow"] * over.shape[0] / self.size + 2)
         if box is not None:
             x0, y0, x1, y1 = box
@@ -312,10 +316,11 @@ class NetworkGenerator(Generator):
             side = image.shape[0]
             moved = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-            # where no part shows (a seam, the outline: sharper here than at the network's size,
-            # where the exemplar is black there), the network's own pixels, never black
-            chosen = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True)[y0:y1, x0:x1] * shown
-            own[y0:y1, x0:x1] = cv2.blendLinear(moved, np.ascontiguousarray(own[y0:y1, x0:x1]), chosen, 1 - chosen)
+            painted = resize(np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32),
+                             size)[y0:y1, x0:x1]  # RGB -> BGR
+            chosen = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True)[y0:y1, x0:x1]
+            refined = cv2.blendLinear(moved, np.ascontiguousarray(painted), chosen, 1 - chosen)
+            own[y0:y1, x0:x1] = cv2.blendLinear(refined, np.ascontiguousarray(own[y0:y1, x0:x1]), shown, 1 - shown)
         return Layers(cv2.convertScaleAbs(own), resize(alpha, size, mask=True), None)  # rounded, saturated
 
     def train_step(self, batch):

@@ -227,6 +227,30 @@ def test_the_refining_gan_learns_and_gives_the_person_at_native_size(tmp_path):
     assert again.exemplar_mode == "refine" and again.generate(video.ske[5], grey[:32, :32]).shape == (32, 32, 3)
 
 
+def test_at_native_size_no_part_shows_the_networks_person_not_its_untrained_paint(tmp_path):
+    """Where the network chose the exemplar its synthesised channels get no gradient and hold
+    anything (green here); where no exemplar part shows, the native person must be the network's
+    own person upscaled, not that paint."""
+    from GenGAN import GenGAN
+    from network_generator import Exemplar
+
+    video = PlatedPoses(4, size=64)
+    gen = GenGAN(video, load_from_file=False, config=dict(REFINE), path=str(tmp_path / "g.pt"), device=torch.device("cpu"))
+    low = gen.size  # 32: the maps and the network's outputs are at its size
+    over = np.zeros((low, low), np.float32)
+    over[:, :low // 2] = 1  # only the left half shows a part, fetched from where it is
+    grid = (np.arange(low, dtype=np.float32) + 0.5) / low
+    from_x, from_y = np.meshgrid(grid, grid)
+    exemplar = Exemplar(0, (from_x * over, from_y * over, over, over, ["torso"]), None, over)
+    person = np.full((low, low, 3), (255, 0, 0), np.uint8)  # the network's person: blue
+    synth = np.tile(np.array([-1, 1, -1], np.float32), (low, low, 1))  # its raw paint: green (RGB)
+    choice, flow = np.ones((low, low, 1), np.float32), np.zeros((low, low, 2), np.float32)
+    sharp = gen.native_layers(64, video.ske[0], exemplar, np.ones((low, low), np.float32), person, flow, choice, synth)
+    assert np.abs(sharp.person[:, 40:].astype(int) - (255, 0, 0)).max() <= 1  # blue, never green
+    own = video.read_image(0)
+    assert np.abs(sharp.person[:, :28].astype(int) - own[:, :28]).mean() < 2  # the exemplar's own pixels
+
+
 def test_a_checkpoint_from_before_exemplars_still_loads_and_runs(tmp_path):
     from checkpoints import load_checkpoint, save_checkpoint
     from GenGAN import GenGAN
