@@ -32,7 +32,7 @@ from exemplars import index_of
 from generator_api import Generator, Layers
 from geometry import resize
 from Skeleton import normalize_reduced
-from pose_warp import remap_person, shown_box, source_positions, warp_maps
+from pose_warp import exemplar_parts, remap_person, shown_box, source_positions, warp_maps
 
 EXEMPLAR_MODES = ("input", "refine")
 
@@ -200,10 +200,12 @@ class NetworkGenerator(Generator):
                                             steady=True)
             self.exemplar_search.reset(self.frames_per_second)
         i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
-        if self.exemplar_pictures is None or self.exemplar_pictures[0] != i:  # a held exemplar is read once
-            self.exemplar_pictures = (i, self.video_ske.read_image(i, at_least=self.size), self.video_ske.read_mask(i))
-        _, picture, mask = self.exemplar_pictures
-        maps = warp_maps(mask, self.video_ske.landmarks[i], ske.landmarks, self.size)
+        if self.exemplar_pictures is None or self.exemplar_pictures[0] != i:  # a held exemplar is read and cut once
+            mask = self.video_ske.read_mask(i)
+            self.exemplar_pictures = (i, self.video_ske.read_image(i, at_least=self.size), mask,
+                                      exemplar_parts(mask, self.video_ske.landmarks[i], self.size))
+        _, picture, mask, parts = self.exemplar_pictures
+        maps = warp_maps(mask, self.video_ske.landmarks[i], ske.landmarks, self.size, parts=parts)
         image = remap_person(picture, maps[0], maps[1], maps[3], self.size)
         return Exemplar(i, maps, image, maps[2])
 

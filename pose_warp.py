@@ -74,6 +74,9 @@ HEAD_SCALE = (0.8, 1.25)
 # The warped person (uint8 BGR, S x S), its alpha (float32 S x S, 0..1), and the parts that
 # moved (the others were dropped).
 Warped = namedtuple("Warped", "image alpha parts")
+# An exemplar cut into its parts at `size` px (exemplar_parts): each part's box in it (x0, y0, x1,
+# y1, pixels) and its premultiplied alpha there; the parts without pixels are not in them.
+ExemplarParts = namedtuple("ExemplarParts", "size boxes alphas")
 
 
 def _bone(xy, joints):
@@ -245,32 +248,51 @@ def _pixel_matrix(t, size):
     return np.hstack([linear, (t[:, 2] * size + 0.5 * linear.sum(axis=1) - 0.5)[:, None]])
 
 
-def warp_maps(mask, source, query, size=MAP_SIZE):
-    """Where each pixel of the warped person comes from, at `size` px: (source x, source y, in
-    crop units, each times the "over" alpha; the coverage alpha; the "over" alpha; the parts
-    moved). Each part's alpha is warped by its transform and laid front to back; a pixel comes
-    from the part that shows most there, or, where the parts that show agree on the place to
-    within `AGREE` pixels (a seam), from their mean, so seams blend and overlaps do not smear."""
+def exemplar_parts(mask, source, size=MAP_SIZE):
+    """The exemplar's parts at `size` px, cut once for any query pose (an ExemplarParts): each
+    part's box (where its pixels are) and its premultiplied alpha there, the person `mask` times
+    the part's share of each pixel (its soft assignment, upsampled as a resize would)."""
     mask = resize(np.asarray(mask, np.float32), size, mask=True)
-    source, query = np.asarray(source, np.float64), np.asarray(query, np.float64)
-    low = part_weights(source)
-    low_support = low * resize(mask, ASSIGN_SIZE, mask=True)[None]
-    sum_x, sum_y, best_x, best_y, best, over, cover = (np.zeros((size, size), np.float32) for _ in range(7))
-    through = np.ones((size, size), np.float32)  # what the parts in front let through
-    transforms = part_transforms(source, query)
-    depth = dict(zip(PART_NAMES, part_depths(query)))
-    order = sorted((name for name, t in transforms.items() if t is not None), key=lambda n: depth[n])
-    step = size / ASSIGN_SIZE
-    support = low_support > 1 / 255  # each part's pixels, at the assignment's size: their boxes
+    low = part_weights(np.asarray(source, np.float64))
+    support = low * resize(mask, ASSIGN_SIZE, mask=True)[None] > 1 / 255  # at the assignment's size
     rows, columns = support.any(axis=2), support.any(axis=1)
-    moved = []
-    for name in order:  # nearest first
-        k = PART_NAMES.index(name)
+    step = size / ASSIGN_SIZE
+    boxes, alphas = {}, {}
+    for k, name in enumerate(PART_NAMES):
         if not rows[k].any():
             continue
         ys, xs = np.flatnonzero(rows[k])[[0, -1]], np.flatnonzero(columns[k])[[0, -1]]
         sx0, sy0 = max(0, int((xs[0] - 1) * step)), max(0, int((ys[0] - 1) * step))
         sx1, sy1 = min(size, int(np.ceil((xs[1] + 2) * step))), min(size, int(np.ceil((ys[1] + 2) * step)))
+        upsample = np.array([[1 / step, 0, (sx0 + 0.5) / step - 0.5], [0, 1 / step, (sy0 + 0.5) / step - 0.5]])
+        share = cv2.warpAffine(low[k], upsample, (sx1 - sx0, sy1 - sy0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+        boxes[name] = (sx0, sy0, sx1, sy1)
+        alphas[name] = mask[sy0:sy1, sx0:sx1] * share
+    return ExemplarParts(size, boxes, alphas)
+
+
+def warp_maps(mask, source, query, size=MAP_SIZE, parts=None):
+    """Where each pixel of the warped person comes from, at `size` px: (source x, source y, in
+    crop units, each times the "over" alpha; the coverage alpha; the "over" alpha; the parts
+    moved). Each part's alpha is warped by its transform and laid front to back; a pixel comes
+    from the part that shows most there, or, where the parts that show agree on the place to
+    within `AGREE` pixels (a seam), from their mean, so seams blend and overlaps do not smear.
+    `parts`: the exemplar's, from exemplar_parts(mask, source, size), when it is already cut (a
+    held exemplar: the cut is a third of the warp's time)."""
+    if parts is None:
+        parts = exemplar_parts(mask, source, size)
+    source, query = np.asarray(source, np.float64), np.asarray(query, np.float64)
+    sum_x, sum_y, best_x, best_y, best, over, cover = (np.zeros((size, size), np.float32) for _ in range(7))
+    through = np.ones((size, size), np.float32)  # what the parts in front let through
+    transforms = part_transforms(source, query)
+    depth = dict(zip(PART_NAMES, part_depths(query)))
+    order = sorted((name for name, t in transforms.items() if t is not None), key=lambda n: depth[n])
+    moved = []
+    for name in order:  # nearest first
+        if name not in parts.boxes:
+            continue
+        sx0, sy0, sx1, sy1 = parts.boxes[name]
         matrix = _pixel_matrix(transforms[name], size)
         matrix[:, 2] += matrix[:, :2] @ (sx0, sy0)  # from the source box's pixels
         corners = np.array([[0, 0], [sx1 - sx0, 0], [0, sy1 - sy0], [sx1 - sx0, sy1 - sy0]], np.float64)
@@ -280,11 +302,7 @@ def warp_maps(mask, source, query, size=MAP_SIZE):
         if x1 <= x0 or y1 <= y0:
             continue
         matrix[:, 2] -= (x0, y0)  # into the destination box's pixels
-        # the part's share of the source box's pixels: its assignment, upsampled as a resize would
-        upsample = np.array([[1 / step, 0, (sx0 + 0.5) / step - 0.5], [0, 1 / step, (sy0 + 0.5) / step - 0.5]])
-        share = cv2.warpAffine(low[k], upsample, (sx1 - sx0, sy1 - sy0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.warpAffine(mask[sy0:sy1, sx0:sx1] * share, matrix, (x1 - x0, y1 - y0),
+        a = cv2.warpAffine(parts.alphas[name], matrix, (x1 - x0, y1 - y0),
                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         # where the destination box's pixels come from, in the source crop's units
         back = cv2.invertAffineTransform(matrix)

@@ -86,6 +86,22 @@ def test_a_degenerate_or_unseen_part_is_dropped_not_smeared():
     assert (np.linalg.norm(left - query.landmarks[14, :2] * SIZE, axis=1) < 8).all()
 
 
+def test_an_exemplar_cut_once_warps_into_any_pose_as_a_fresh_cut_does():
+    """A held exemplar is cut into parts once (pose_warp.exemplar_parts) and moved into every
+    query pose from that cut: the cut must not depend on the query."""
+    source = standing_skeleton(arm_angle=0.3)
+    image, mask = figure(source)
+    parts = pose_warp.exemplar_parts(mask, source.landmarks, SIZE)
+    assert "left upper arm" in parts.boxes and parts.alphas["torso"].max() > 0.9
+    for angle in (0.8, 1.3):
+        query = standing_skeleton(arm_angle=angle).landmarks
+        fresh = pose_warp.warp_maps(mask, source.landmarks, query, SIZE)
+        held = pose_warp.warp_maps(mask, source.landmarks, query, SIZE, parts=parts)
+        assert fresh[4] == held[4]
+        for a, b in zip(fresh[:4], held[:4]):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_the_torso_is_never_flipped():
     source = standing_skeleton()
     upside_down = Skeleton(source.landmarks.copy())
