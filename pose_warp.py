@@ -279,9 +279,11 @@ def warp_maps(mask, source, query, size=MAP_SIZE, parts=None):
     from the part that shows most there, or, where the parts that show agree on the place to
     within `AGREE` pixels (a seam), from their mean, so seams blend and overlaps do not smear.
     `parts`: the exemplar's, from exemplar_parts(mask, source, size), when it is already cut (a
-    held exemplar: the cut is a third of the warp's time)."""
+    held exemplar: the cut is about half of the warp's time)."""
     if parts is None:
         parts = exemplar_parts(mask, source, size)
+    elif parts.size != size:
+        raise ValueError(f"the exemplar was cut at {parts.size} px, not at the warp's {size}")
     source, query = np.asarray(source, np.float64), np.asarray(query, np.float64)
     sum_x, sum_y, best_x, best_y, best, over, cover = (np.zeros((size, size), np.float32) for _ in range(7))
     through = np.ones((size, size), np.float32)  # what the parts in front let through

@@ -1,6 +1,7 @@
 """Exemplars: the part-by-part warp of the target's own pixels, the facing-aware search that picks
 them, the training pairs, and the GAN that refines them (old checkpoints still load)."""
 import numpy as np
+import pytest
 import torch
 
 import pose_warp
@@ -100,6 +101,8 @@ def test_an_exemplar_cut_once_warps_into_any_pose_as_a_fresh_cut_does():
         assert fresh[4] == held[4]
         for a, b in zip(fresh[:4], held[:4]):
             np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError):
+        pose_warp.warp_maps(mask, source.landmarks, query, SIZE // 2, parts=parts)  # cut at another size
 
 
 def test_the_torso_is_never_flipped():
