@@ -289,9 +289,10 @@ class NetworkGenerator(Generator):
         alpha = decoded.alpha[0, 0].cpu().numpy()
         if decoded.flow is None:
             return Layers(person, alpha, background)
-        maps = [m[0].cpu().numpy().transpose(1, 2, 0) for m in (decoded.flow, decoded.choice, decoded.synth)]
+        flow, choice = [m[0].cpu().numpy().transpose(1, 2, 0) for m in (decoded.flow, decoded.choice)]
+        synth = decoded.synth[0]
         return Layers(person, alpha, background,
-                      lambda size: self.native_layers(size, ske, exemplar, alpha, person, *maps))
+                      lambda size: self.native_layers(size, ske, exemplar, alpha, person, flow, choice, synth))
 
     def native_layers(self, size, ske, exemplar, alpha, person, flow, choice, synth):
         """The refined person at `size` px (at most the cached crop's): the exemplar's own pixels
@@ -301,7 +302,8 @@ class NetworkGenerator(Generator):
         own size, upscaled: the synthesised channels alone are untrained wherever the network
         chose the exemplar, and showed there as a yellow or green fringe around the person. The
         exemplar is fetched only inside the box where its parts show: the person covers a third
-        to a half of the crop."""
+        to a half of the crop. `person` is uint8 BGR; `flow` and `choice` are HxWxC arrays and
+        `synth` the synthesised pixels as the network gave them (tensor 3xHxW, RGB, -1..1)."""
         if self.native_exemplar is None or self.native_exemplar[0] != exemplar.frame:  # a held exemplar is read once
             self.native_exemplar = (exemplar.frame, self.video_ske.read_image(exemplar.frame))
         image = self.native_exemplar[1]
@@ -318,8 +320,7 @@ class NetworkGenerator(Generator):
             side = image.shape[0]
             moved = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-            painted = resize(np.ascontiguousarray(((np.clip(synth, -1, 1) + 1) * 127.5)[:, :, ::-1], np.float32),
-                             size)[y0:y1, x0:x1]  # RGB -> BGR
+            painted = resize(tensor_to_bgr(synth).astype(np.float32), size)[y0:y1, x0:x1]
             chosen = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True)[y0:y1, x0:x1]
             refined = cv2.blendLinear(moved, np.ascontiguousarray(painted), chosen, 1 - chosen)
             own[y0:y1, x0:x1] = cv2.blendLinear(refined, np.ascontiguousarray(own[y0:y1, x0:x1]), shown, 1 - shown)

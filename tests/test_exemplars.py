@@ -262,7 +262,7 @@ def test_at_native_size_no_part_shows_the_networks_person_not_its_untrained_pain
     from_x, from_y = np.meshgrid(grid, grid)
     exemplar = Exemplar(0, (from_x * over, from_y * over, over, over, ["torso"]), None, over)
     person = np.full((low, low, 3), (255, 0, 0), np.uint8)  # the network's person: blue
-    synth = np.tile(np.array([-1, 1, -1], np.float32), (low, low, 1))  # its raw paint: green (RGB)
+    synth = torch.tensor([-1.0, 1.0, -1.0])[:, None, None].expand(3, low, low)  # its raw paint: green (RGB, -1..1)
     choice, flow = np.ones((low, low, 1), np.float32), np.zeros((low, low, 2), np.float32)
     sharp = gen.native_layers(64, video.ske[0], exemplar, np.ones((low, low), np.float32), person, flow, choice, synth)
     assert np.abs(sharp.person[:, 40:].astype(int) - (255, 0, 0)).max() <= 1  # blue, never green
