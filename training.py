@@ -6,6 +6,7 @@ budget around the generator's `train_step(batch)`, with a progress bar of the lo
 checkpoint every epoch, sample grids and a loss log (training_log.py), and Ctrl-C or SIGTERM that
 finishes the current step, saves and exits. Under torchrun it trains data-parallel.
 """
+import contextlib
 import math
 import os
 import signal
@@ -181,7 +182,7 @@ def snapshot_path(path, minutes):
 
 
 def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, world_size=1, seed=0,
-        log=print, keep_at=(), clock=time.time, validate=None):
+        log=print, keep_at=(), clock=time.time, validate=None, flag=None):
     """Train `gen` on `data` (positions sharded over `world_size` processes); returns (epochs done
     in all, the signal that stopped it or None). Only rank 0 writes checkpoints, samples and logs;
     `keep_at`: minutes after which a copy of the checkpoint is kept (snapshot_path), so that one
@@ -190,7 +191,8 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
     that runs sharing a busy machine still get the same compute. `validate` (a PoseValidation)
     scores the generator every VALIDATE_EVERY epochs and after the last; the best-scoring
     checkpoint then takes `path` (the last one is left at last_path), so `gen` in memory is the
-    last state, the one on disk the best."""
+    last state, the one on disk the best. `flag`: a StopFlag the caller holds past the loop (see
+    train_main); by default fit holds its own while it trains."""
     cfg = gen.config
     device = gen.device
     done = gen.epochs_done
@@ -210,7 +212,7 @@ def fit(gen, data, path, epochs=None, minutes=None, sample_every=2, rank=0, worl
         write_config(cfg, folder)
         log(f"training {gen.name} on {len(data)} frames at {cfg['size']} px, {device_name(device)}, "
             f"world size {world_size}; checkpoint {path}")
-    with StopFlag() as flag:
+    with StopFlag() if flag is None else contextlib.nullcontext(flag) as flag:
         while done < target_epochs and clock() < deadline and not flag.stop:
             order = rng.permutation(shard)
             totals = {}
@@ -377,15 +379,19 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
         print(f"{len(fitted)} training frames take {len(fitted) * data.bytes_per_frame / 2 ** 30:.1f} GB at "
               f"{config['size']} px, over the memory budget: streaming them from the cache")
     log = print if rank == 0 else (lambda *a: None)
-    done, stopped_by = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
-                           sample_every=args.sample_every, rank=rank, world_size=world_size, seed=args.seed,
-                           log=log, validate=validate)
-    print(f"rank {rank}/{world_size}: {gen.steps_done} steps done")
-    if world_size > 1:
-        import torch.distributed as dist
+    # The flag stays up until this process is done: under torchrun a rank that another rank's signal
+    # stopped may get its own SIGTERM only after the loop, and the default handler would kill it
+    # silently (seen in CI). A signal then is just one more request to stop, already under way.
+    with StopFlag() as flag:
+        done, stopped_by = fit(gen, data, path, epochs=args.epochs, minutes=args.minutes,
+                               sample_every=args.sample_every, rank=rank, world_size=world_size, seed=args.seed,
+                               log=log, validate=validate, flag=flag)
+        print(f"rank {rank}/{world_size}: {gen.steps_done} steps done")
+        if world_size > 1:
+            import torch.distributed as dist
 
-        barrier(world_size)  # a rank that tears gloo down while rank 0 still saves can abort (seen in CI)
-        dist.destroy_process_group()
+            barrier(world_size)  # a rank that tears gloo down while rank 0 still saves can abort (seen in CI)
+            dist.destroy_process_group()
     if stopped_by is None:
         return 0
     if rank == 0:
