@@ -189,9 +189,11 @@ def test_sigterm_under_torchrun_stops_every_rank_at_the_same_step(taichi_clip, t
     assert load_checkpoint(out, "gan")["steps"] == steps["0/2:"]
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the ranks through Linux's /proc")
 def test_a_sigterm_to_one_rank_stops_both_at_the_same_step_and_a_late_one_loses_nothing(taichi_clip, tmp_path):
-    """What a busy machine did in CI: rank 0's SIGTERM stops both ranks, rank 1's own arrives late,
-    after its loop; it is one more request to stop, never a rank killed before it reports."""
+    """What a busy machine did in CI: rank 0's SIGTERM stops both ranks, rank 1's own arrives late.
+    Both must report the same steps and the checkpoint hold them. (The narrow window in which the
+    late signal killed rank 1 before it reported cannot be hit on demand; this guards the rest.)"""
     out = str(tmp_path / "gan.pt")
     proc, lines = start_training(TORCHRUN_GAN + [taichi_clip, "--out", out], out)
     time.sleep(4)
