@@ -127,18 +127,27 @@ class PoseIndex:
         self.last_pick = best
         return best, float(d[best])
 
-    def nearest_apart(self, window):
-        """For every indexed frame, the position of the closest other indexed frame more than
+    def nearest_apart(self, window, candidates=1):
+        """For every indexed frame, the positions of the closest other indexed frames more than
         `window` video frames away from it: a training frame's exemplar, as unlike itself in time
-        as a new pose is in use (a neighbour would be the same picture, nearly)."""
-        picks = np.empty(len(self), np.int64)
+        as a new pose is in use (a neighbour would be the same picture, nearly). An array N x
+        `candidates`, closest first; beyond the closest, only frames that fit as the temporal
+        mode's held or followed pick would in use (within its slack of the closest), and where
+        fewer fit, -1."""
+        picks = np.full((len(self), candidates), -1, np.int64)
         for k in range(len(self)):
             d = np.sqrt(((self.poses - self.poses[k]) ** 2).sum(axis=2)).mean(axis=1)
             d += np.abs(self.facing - self.facing[k]) @ FACING_WEIGHTS
             if self.seen is not None:
                 d += self.missing_parts(self.seen[k])
             d[np.abs(self.frame_numbers - self.frame_numbers[k]) <= window] = np.inf
-            picks[k] = int(np.argmin(d)) if np.isfinite(d).any() else k
+            if not np.isfinite(d).any():
+                picks[k, 0] = k
+                continue
+            order = np.argsort(d, kind="stable")[:candidates]
+            fits = d[order[0]] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK
+            order = order[d[order] <= fits]
+            picks[k, :len(order)] = order
         return picks
 
 

@@ -32,23 +32,32 @@ class TargetData:
 
     A frame's exemplar is the closest frame among these training frames (exemplars.PoseIndex)
     that is more than `exemplar_window` video frames away from it: in use, the exemplar of a new
-    pose is never the same picture, so in training it must not be a near copy either.
+    pose is never the same picture, so in training it must not be a near copy either. With
+    `exemplar_candidates` K > 1, up to K such frames are kept, those that fit as well as an
+    exemplar the search holds in use (its temporal slack), and each training batch draws one of
+    them: in use the exemplar is held or followed while it fits, so it is often not the closest,
+    and a network trained only on the closest does worse on the others. Batches without
+    augmentation (the log's samples) take the closest.
 
     They live on the training device when they fit in `memory_budget` bytes (1,500 frames at
     128 px with plates take 250 MB); beyond it (a long video) only the skeleton vectors do, and
     each batch is read from the cache, the next one in a thread while the current one trains
     (`batches`), so memory stays flat at any length."""
 
-    def __init__(self, video_ske, indices, size, device, plates=None, memory_budget=None, exemplar_window=None):
+    def __init__(self, video_ske, indices, size, device, plates=None, memory_budget=None, exemplar_window=None,
+                 exemplar_candidates=1):
         self.indices = np.asarray(indices)
         self.video_ske, self.size, self.device, self.plates = video_ske, size, device, plates
-        self.exemplar_of = None
+        self.exemplar_of, self.candidates = None, exemplar_candidates
         if exemplar_window is not None:
-            picks = index_of(video_ske, self.indices, for_warp=True).nearest_apart(exemplar_window)
-            self.exemplar_of = dict(zip(self.indices.tolist(), self.indices[picks].tolist()))
+            picks = index_of(video_ske, self.indices, for_warp=True).nearest_apart(exemplar_window, exemplar_candidates)
+            # the frames of each training frame's exemplars, closest first (fewer where fewer fit)
+            self.exemplar_of = {int(i): self.indices[row[row >= 0]].tolist() for i, row in zip(self.indices, picks)}
+            self.exemplar_count = torch.tensor([len(self.exemplar_of[int(i)]) for i in self.indices], device=device)
         pictures = 3 if plates is not None else 2  # image, drawing (and background): 3 channels each
-        # + the 1-channel mask, + the exemplar and its mask
-        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None) + 4 * (self.exemplar_of is not None))
+        # + the 1-channel mask, + each exemplar candidate and its mask
+        self.bytes_per_frame = size * size * (3 * pictures + (plates is not None)
+                                              + 4 * self.candidates * (self.exemplar_of is not None))
         budget = default_memory_budget() if memory_budget is None else memory_budget
         self.streamed = len(self.indices) * self.bytes_per_frame > budget
         vectors = np.stack([video_ske.ske[i].reduced() for i in self.indices])
@@ -72,12 +81,14 @@ class TargetData:
         if self.plates is not None:
             frame["background"] = self.plates.crop(i, self.video_ske.crop_boxes[i], size)[:, :, ::-1].transpose(2, 0, 1)
             frame["mask"] = (resize(self.video_ske.read_mask(i), size, mask=True) * 255 + 0.5).astype(np.uint8)[None]
-        if self.exemplar_of is not None:
-            e = self.exemplar_of[int(i)]
-            warped = warp_person(self.video_ske.read_image(e, at_least=size), self.video_ske.read_mask(e),
-                                 self.video_ske.landmarks[e], self.video_ske.landmarks[i], size)
-            frame["exemplar"] = warped.image[:, :, ::-1].transpose(2, 0, 1)
-            frame["exemplar_mask"] = (warped.alpha * 255 + 0.5).astype(np.uint8)[None]
+        if self.exemplar_of is not None:  # K x C x H x W: the candidates, closest first (black where fewer)
+            frame["exemplar"] = np.zeros((self.candidates, 3, size, size), np.uint8)
+            frame["exemplar_mask"] = np.zeros((self.candidates, 1, size, size), np.uint8)
+            for k, e in enumerate(self.exemplar_of[int(i)]):
+                warped = warp_person(self.video_ske.read_image(e, at_least=size), self.video_ske.read_mask(e),
+                                     self.video_ske.landmarks[e], self.video_ske.landmarks[i], size)
+                frame["exemplar"][k] = warped.image[:, :, ::-1].transpose(2, 0, 1)
+                frame["exemplar_mask"][k, 0] = (warped.alpha * 255 + 0.5).astype(np.uint8)
         return frame
 
     def __len__(self):
@@ -117,6 +128,13 @@ class TargetData:
         picture and background stay consistent; the normalised vector is invariant to both.
         """
         raw = self.pictures(positions) if pictures is None else pictures
+        if self.exemplar_of is not None:  # one exemplar per sample: drawn among its candidates, or the closest
+            rows = torch.arange(len(positions), device=raw["exemplar"].device)
+            k = torch.zeros(len(positions), dtype=torch.long, device=rows.device)
+            if augment and self.candidates > 1:
+                count = self.exemplar_count[torch.as_tensor(positions, device=self.exemplar_count.device)].to(rows.device)
+                k = (torch.rand(len(positions), device=rows.device) * count).long()
+            raw = dict(raw, exemplar=raw["exemplar"][rows, k], exemplar_mask=raw["exemplar_mask"][rows, k])
         pictures = {key: value.float() / 255 if key.endswith("mask") else value.float() / 127.5 - 1
                     for key, value in raw.items()}
         if augment:

@@ -30,6 +30,7 @@ VALIDATE_EVERY = 2  # epochs between two validations (PoseValidation)
 # the share of training frames a refining model validates on by default (README: "Longer is not better")
 REFINE_VALIDATION = 0.1
 MIN_VALIDATION_FRAMES = 8  # fewer say nothing about which epoch is best: all frames train then
+EXEMPLAR_CANDIDATES = 1  # the exemplars a training frame draws from (TargetData)
 
 
 def add_training_arguments(parser, default_size, default_epochs):
@@ -77,6 +78,9 @@ def add_exemplar_arguments(parser, default):
                              "or not see it (none)")
     parser.add_argument("--exemplar-window", type=float, default=2.0,
                         help="seconds: a training frame's exemplar is at least this far from it in time")
+    parser.add_argument("--exemplar-candidates", type=int, default=EXEMPLAR_CANDIDATES,
+                        help="a training frame's exemplar is drawn each batch among up to this many frames that fit "
+                             "its pose as well as an exemplar held in use (1: always the closest)")
     parser.add_argument("--max-flow", type=float, default=4.0,
                         help="largest correction of the warped exemplar, in pixels at the output size")
 
@@ -84,7 +88,7 @@ def add_exemplar_arguments(parser, default):
 def exemplar_config(args):
     """The config entries of the exemplar options."""
     return {"exemplar": None if args.exemplar == "none" else args.exemplar, "exemplar_window": args.exemplar_window,
-            "max_flow": args.max_flow}
+            "exemplar_candidates": args.exemplar_candidates, "max_flow": args.max_flow}
 
 
 def check_arguments(args):
@@ -94,6 +98,8 @@ def check_arguments(args):
         raise UserError("--minutes must be positive")
     if args.memory_budget is not None and args.memory_budget < 0:
         raise UserError("--memory-budget must be 0 or more (GB)")
+    if getattr(args, "exemplar_candidates", 1) < 1:
+        raise UserError(f"--exemplar-candidates must be at least 1, got {args.exemplar_candidates}")
     if args.validation is not None and not 0 <= args.validation < 1:
         raise UserError(f"--validation must be a fraction from 0 to below 1, got {args.validation}")
 
@@ -373,7 +379,7 @@ def train_main(make_generator, name, default_size, default_epochs, args, config)
         raise UserError(f"only {len(fitted)} frames to train on besides the {len(validation)} validation frames: "
                         "fewer than one batch per process; lower --validation")
     data = TargetData(video_ske, fitted, config["size"], device, plates=plates, memory_budget=budget,
-                      exemplar_window=window)
+                      exemplar_window=window, exemplar_candidates=config.get("exemplar_candidates", 1))
     validate = PoseValidation(video_ske, validation, plates) if len(validation) and rank == 0 else None
     if rank == 0 and data.streamed:
         print(f"{len(fitted)} training frames take {len(fitted) * data.bytes_per_frame / 2 ** 30:.1f} GB at "

@@ -195,11 +195,43 @@ def test_a_training_frame_gets_its_exemplar_from_outside_its_window_and_the_trai
     train = np.arange(48)  # the last 12 are held out
     data = TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5)
     assert set(data.exemplar_of) == set(train.tolist())
-    for i, e in data.exemplar_of.items():
-        assert e in set(train.tolist()) and abs(e - i) > 5
+    for i, exemplars in data.exemplar_of.items():
+        assert len(exemplars) == 1
+        assert exemplars[0] in set(train.tolist()) and abs(exemplars[0] - i) > 5
     batch = data.batch(np.arange(4), augment=True)
     assert batch["exemplar"].shape == (4, 3, 32, 32) and batch["exemplar_mask"].shape == (4, 1, 32, 32)
     assert batch["exemplar_mask"].max() > 0.5  # the exemplar's person is there
+
+
+def test_exemplar_candidates_fit_like_a_held_exemplar_stay_outside_the_window_and_are_drawn_in_training():
+    from exemplars import TEMPORAL_ABSOLUTE_SLACK, TEMPORAL_RELATIVE_SLACK
+    from target_data import TargetData
+
+    video = SyntheticPoses(60, size=64)
+    train = np.arange(48)
+    search = PoseIndex(video.landmarks[train], train, for_warp=True)
+    data = TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5, exemplar_candidates=3)
+    closest = TargetData(video, train, 32, torch.device("cpu"), exemplar_window=5)
+    several = 0
+    for i, exemplars in data.exemplar_of.items():
+        assert exemplars[0] == closest.exemplar_of[i][0]  # the closest comes first, as without candidates
+        assert 1 <= len(exemplars) <= 3 and len(set(exemplars)) == len(exemplars)
+        d = search.distances(video.landmarks[i])
+        for e in exemplars:
+            assert e in set(train.tolist()) and abs(e - i) > 5
+            assert d[e] <= d[exemplars[0]] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK + 1e-6
+        several += len(exemplars) > 1
+    assert several > len(train) // 2  # the poses come back: most frames have more than one that fits
+    frame = int(next(i for i, e in data.exemplar_of.items() if len(e) == 3))
+    position = [int(np.flatnonzero(train == frame)[0])] * 64
+    drawn = data.batch(position, augment=False)["exemplar"]
+    assert torch.equal(drawn[0], closest.batch(position[:1])["exemplar"][0])  # unaugmented: the closest
+    candidates = data.pictures(position[:1])["exemplar"][0].float() / 127.5 - 1  # K x 3 x H x W
+    torch.manual_seed(0)
+    unmoved = data.batch(position, augment=True, shift=0.0, scale=0.0)["exemplar"]  # drawn, not shifted
+    which = [int(torch.argmin((candidates - e).abs().flatten(1).mean(1))) for e in unmoved]
+    assert all(float((candidates[k] - e).abs().max()) < 1e-3 for k, e in zip(which, unmoved))
+    assert set(which) == {0, 1, 2}  # training batches draw each of the frame's candidates
 
 
 TINY = {"ngf": 8, "max_ch": 16, "ndf": 8, "d_scales": 2, "lr": 2e-3, "batch_size": 4, "held_out": 0.0,

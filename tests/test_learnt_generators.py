@@ -119,6 +119,8 @@ def test_bad_checkpoints_and_flags_give_one_line_errors(taichi_clip, tmp_path):
         run_script("GenVanillaNN.py", taichi_clip, "--variant", "ske", "--out", out, "--resume"))
     assert "--epochs" in assert_one_line_error(
         train_cli("GenVanillaNN.py", taichi_clip, out, "--epochs", "0", "--fresh", variant="ske"))
+    assert "--exemplar-candidates" in assert_one_line_error(
+        run_script("GenGAN.py", taichi_clip, "--out", str(tmp_path / "gan.pt"), "--exemplar-candidates", "0"))
 
 
 def start_training(command, out):
