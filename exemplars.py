@@ -15,7 +15,15 @@ exemplar search: a warp bends the exemplar into the pose anyway), when the follo
 longer fits but the last pick still does, it keeps the last pick: every change of exemplar shows
 as a jump of texture and folds, which the warp does not need (on taichi2's held-out frames 9
 changes instead of 18, flicker 1.20 -> 1.15; on the shipped target 1.20 -> 1.04). Twice the
-slack held longer but cost the shipped target 0.7 dB of held-out PSNR.
+slack held longer but cost the shipped target 0.7 dB of held-out PSNR. With `hold_first` (the
+search of a network trained on exemplars drawn as a held one is, TargetData's candidates), the
+last pick is kept while it fits even when the following frame fits too: following the target
+video changes the exemplar nearly every frame, and its folds and timing with it, which was most
+of the output's flicker on taichi2 (68% of its frame-to-frame change, at 1.12x the real video's
+change on those frames; while an exemplar was held the output changed as much as the real video
+did). A network trained on the closest exemplar only lost pose on held exemplars (taichi2 held
+out: pose error 0.0331 -> 0.0418), one trained on candidates much less (0.0285 -> 0.0306), for
+flicker 1.03 -> 0.92 and a transfer from karate1 0.0663 / 0.665 -> 0.0486 / 0.741 (pose error / PCK).
 
 Exemplar searches (`for_warp`) also count the parts the query shows that MediaPipe barely sees in
 a candidate (pose_warp.seen_parts): the warp drops such a part, and the network must then paint
@@ -71,7 +79,7 @@ class PoseIndex:
     the steadied track of the queries."""
 
     def __init__(self, landmarks, frame_numbers, frame_step=1, temporal=False, hold=False, for_warp=False,
-                 steady=False):
+                 steady=False, hold_first=False):
         landmarks = np.asarray(landmarks, np.float32)
         if len(landmarks) == 0:
             raise ValueError("a pose search needs at least one frame")
@@ -80,7 +88,8 @@ class PoseIndex:
         self.frame_numbers = np.asarray(frame_numbers)
         self.frame_step = frame_step
         self.temporal = temporal
-        self.hold = hold
+        self.hold = hold or hold_first
+        self.hold_first = hold_first
         self.seen = seen_parts(landmarks) if for_warp else None
         self.steadier = PoseFilter() if steady else None
         self.last_pick = None
@@ -119,7 +128,9 @@ class PoseIndex:
         if self.temporal and self.last_pick is not None:
             fits = d[best] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK
             following = self.last_pick + 1
-            if (following < len(d) and self.frame_numbers[following] == self.frame_numbers[self.last_pick] + self.frame_step
+            if self.hold_first and d[self.last_pick] <= fits:
+                best = self.last_pick
+            elif (following < len(d) and self.frame_numbers[following] == self.frame_numbers[self.last_pick] + self.frame_step
                     and d[following] <= fits):
                 best = following  # keep playing the target video while it still fits the pose
             elif self.hold and d[self.last_pick] <= fits:
@@ -151,8 +162,8 @@ class PoseIndex:
         return picks
 
 
-def index_of(video_ske, indices=None, temporal=False, hold=False, for_warp=False, steady=False):
+def index_of(video_ske, indices=None, temporal=False, hold=False, for_warp=False, steady=False, hold_first=False):
     """The PoseIndex of a VideoSkeleton's cached frames `indices` (default all)."""
     indices = np.arange(video_ske.ske_count()) if indices is None else np.asarray(indices)
     return PoseIndex(video_ske.landmarks[indices], [video_ske.frame_index(i) for i in indices],
-                     video_ske.settings["frame_mod"], temporal, hold, for_warp, steady)
+                     video_ske.settings["frame_mod"], temporal, hold, for_warp, steady, hold_first)

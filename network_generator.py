@@ -196,8 +196,10 @@ class NetworkGenerator(Generator):
         while it fits, picked for the steadied track of the poses: exemplars.py)."""
         if self.exemplar_search is None:
             self.exemplar_frames = self.training_frames()
+            # a network trained on exemplars drawn as a held one is (TargetData's candidates) holds first
+            held_first = self.config.get("exemplar_candidates", 1) > 1
             self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True,
-                                            steady=True)
+                                            steady=True, hold_first=held_first)
             self.exemplar_search.reset(self.frames_per_second)
         i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
         if self.exemplar_pictures is None or self.exemplar_pictures[0] != i:  # a held exemplar is read and cut once

@@ -80,7 +80,9 @@ def add_exemplar_arguments(parser, default):
                         help="seconds: a training frame's exemplar is at least this far from it in time")
     parser.add_argument("--exemplar-candidates", type=int, default=EXEMPLAR_CANDIDATES,
                         help="a training frame's exemplar is drawn each batch among up to this many frames that fit "
-                             "its pose as well as an exemplar held in use (1: always the closest)")
+                             "its pose as well as an exemplar held in use; with more than 1 the model also holds its "
+                             "exemplar in use while it fits, rather than following the target video (steadier); "
+                             "1: always the closest, and follow (models before this option)")
     parser.add_argument("--max-flow", type=float, default=4.0,
                         help="largest correction of the warped exemplar, in pixels at the output size")
 

@@ -152,6 +152,8 @@ def main():
     parser.add_argument("--transfer", default=None, help="a source video to score each variant's transfer on")
     parser.add_argument("--out", default=None, help="also write the scores as JSON here")
     parser.add_argument("--models", default=None, help="keep each variant's final checkpoint (VARIANT.pt) and snapshots (VARIANT@Mmin.pt) here")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="torch seed of every variant's training: another seed shows how far two runs of one recipe differ")
     parser.add_argument("--score", nargs="*", default=[], metavar="NAME=CHECKPOINT",
                         help="also score these GAN checkpoints (trained on the same split)")
     args = parser.parse_args()
@@ -193,7 +195,7 @@ def main():
         if key not in data:  # the frames (and exemplars) are loaded once for all the variants that use them
             data[key] = TargetData(vs, fitted, RECIPE["size"], device, plates=plates,
                                    exemplar_window=window if key[0] else None, exemplar_candidates=key[2])
-        torch.manual_seed(0)
+        torch.manual_seed(args.seed)
         path = os.path.join(tempfile.mkdtemp(), "gan.pt")
         gen = GenGAN(vs, load_from_file=False, config=config, path=path, device=device)
         gen.held_out_indices = held

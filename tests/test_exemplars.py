@@ -170,6 +170,32 @@ def test_the_steady_search_ignores_a_one_frame_tremble_but_follows_a_move():
     assert 0 < followed[15] < followed[30] <= 4, followed
 
 
+def test_hold_first_keeps_the_exemplar_while_it_fits_even_where_the_target_video_would_go_on():
+    """Three frames of the target, two of them consecutive in its video; the queries stay at
+    the first pose. The temporal search with hold plays on to the next frame of the video (it fits
+    too); hold_first keeps the first, and still moves on once the pose leaves it."""
+    first, next_frame, far = (standing_skeleton(arm_angle=a).landmarks for a in (0.5, 0.52, 1.1))
+    frames = np.stack([first, next_frame, far])
+    queries = [first] * 4 + [far] * 2
+    follows = PoseIndex(frames, [0, 1, 100], temporal=True, hold=True)
+    assert [follows.pick(q)[0] for q in queries] == [0, 1, 1, 1, 2, 2]
+    holds = PoseIndex(frames, [0, 1, 100], temporal=True, hold_first=True)
+    assert holds.hold
+    assert [holds.pick(q)[0] for q in queries] == [0, 0, 0, 0, 2, 2]
+
+
+def test_a_model_trained_on_exemplar_candidates_holds_first_and_an_older_one_follows(tmp_path):
+    from GenGAN import GenGAN
+
+    video = PlatedPoses(24, size=64)
+    for candidates, held_first in ((None, False), (1, False), (3, True)):
+        config = dict(REFINE) if candidates is None else dict(REFINE, exemplar_candidates=candidates)
+        gen = GenGAN(video, load_from_file=False, config=config, path=str(tmp_path / "g.pt"), device=torch.device("cpu"))
+        gen.held_out_indices = []
+        gen.layers(video.ske[5], np.full((32, 32, 3), 120, np.uint8))
+        assert gen.exemplar_search.hold and gen.exemplar_search.hold_first == held_first
+
+
 def test_the_exemplar_search_prefers_a_frame_that_shows_every_part_the_query_shows():
     """Two candidates: one with the query's joints exactly but its left arm barely seen by
     MediaPipe (the warp would drop the arm), one a little further off that shows it. The plain
