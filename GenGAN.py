@@ -22,8 +22,10 @@ pix2pix's recipe with pix2pixHD's ingredients that need no downloaded weights, a
   painting where the exemplar has pixels (--lambda-choice: its pixels are the default, so the
   person stays sharp and where the warp put the limbs); otherwise L1 to the real frame (lambda
   100). Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
-Training pairs look like use: a frame's exemplar is the closest training frame more than
---exemplar-window seconds away from it, never a held-out frame.
+Training pairs look like use: a frame's exemplar is one of its closest training frames more than
+--exemplar-window seconds away from it (drawn each batch among --exemplar-candidates that fit as
+well as an exemplar held in use), never a held-out frame; such a model holds its exemplar in use
+while it fits.
 On CUDA the forward passes run in bfloat16 autocast (mixed precision).
 """
 import argparse

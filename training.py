@@ -30,7 +30,9 @@ VALIDATE_EVERY = 2  # epochs between two validations (PoseValidation)
 # the share of training frames a refining model validates on by default (README: "Longer is not better")
 REFINE_VALIDATION = 0.1
 MIN_VALIDATION_FRAMES = 8  # fewer say nothing about which epoch is best: all frames train then
-EXEMPLAR_CANDIDATES = 1  # the exemplars a training frame draws from (TargetData)
+# the exemplars a training frame draws from (TargetData); more than 1 also makes the model hold its
+# exemplar first in use (README: "Held, not followed")
+EXEMPLAR_CANDIDATES = 3
 
 
 def add_training_arguments(parser, default_size, default_epochs):

@@ -17,11 +17,13 @@ Variants (each a change to the shipped recipe, `refine`):
   warp                the warped exemplar alone, composited over the plate: no network
   input               the exemplar as four more input channels, trained as `drawing`
   refine              flow + own pixels + choice, nearest-neighbour L1 + coarse L1 + the cost of
-                      painting over the exemplar + GAN, the best epoch by validation (the default)
+                      painting over the exemplar + GAN, exemplars drawn among 3 candidates and
+                      held first in use, the best epoch by validation (the default)
   refine-free-choice  `refine` without the cost of painting over the exemplar
   refine-no-gan       `refine` without the discriminator (GenVanillaNN --exemplar refine)
-  refine-candidates   `refine` with each training frame's exemplar drawn among its 3 closest that
-                      fit as a held exemplar does in use (--exemplar-candidates 3)
+  refine-closest      `refine` trained on each frame's closest exemplar alone (--exemplar-candidates 1:
+                      the recipe before candidates; such a model follows the target video in use
+                      rather than holding its exemplar first)
   refine-last         `refine` trained on all the training frames, keeping the last epoch
                       (--validation 0: the shipped recipe keeps the epoch whose poses are best on
                       the last tenth of the training frames, kept out of training)
@@ -61,12 +63,12 @@ RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_gan": 1.0,
           "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128, "held_out": 0.2, "default_epochs": 1,
           "lambda_mask": 10.0, "plates": True, "exemplar": "refine", "exemplar_window": 2.0, "max_flow": 4.0,
           "nn_window": 3, "validation": 0.1, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0,
-          "exemplar_candidates": 1}
+          "exemplar_candidates": 3}
 DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0, "validation": 0.0}
 CHANGES = {"drawing": dict(DRAWING, lambda_choice=0.0), "l1-only": dict(DRAWING, lambda_gan=0.0, lambda_fm=0.0, lambda_choice=0.0),
            "input": dict(DRAWING, exemplar="input", lambda_choice=0.0), "refine": {},
            "refine-free-choice": {"lambda_choice": 0.0},
-           "refine-last": {"validation": 0.0}, "refine-candidates": {"exemplar_candidates": 3},
+           "refine-last": {"validation": 0.0}, "refine-closest": {"exemplar_candidates": 1},
            "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}}
 
 
