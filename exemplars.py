@@ -16,8 +16,8 @@ longer fits but the last pick still does, it keeps the last pick: every change o
 as a jump of texture and folds, which the warp does not need (on taichi2's held-out frames 9
 changes instead of 18, flicker 1.20 -> 1.15; on the shipped target 1.20 -> 1.04). Twice the
 slack held longer but cost the shipped target 0.7 dB of held-out PSNR. With `hold_first` (the
-search of a network trained on exemplars drawn as a held one is, TargetData's candidates), the
-last pick is kept while it fits even when the following frame fits too: following the target
+search of a network trained on exemplars like held ones, TargetData's candidates), the last
+pick is kept while it fits even when the following frame fits too: following the target
 video changes the exemplar nearly every frame, and its folds and timing with it, which was most
 of the output's flicker on taichi2 (68% of its frame-to-frame change, at 1.12x the real video's
 change on those frames; while an exemplar was held the output changed as much as the real video

@@ -196,7 +196,7 @@ class NetworkGenerator(Generator):
         while it fits, picked for the steadied track of the poses: exemplars.py)."""
         if self.exemplar_search is None:
             self.exemplar_frames = self.training_frames()
-            # a network trained on exemplars drawn as a held one is (TargetData's candidates) holds first
+            # a network trained on exemplars like held ones (TargetData's candidates) holds its exemplar first
             held_first = self.config.get("exemplar_candidates", 1) > 1
             self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True,
                                             steady=True, hold_first=held_first)
