@@ -54,6 +54,12 @@ MISSING_PART_WEIGHT = 0.05  # per part the query shows and the candidate's Media
 EXEMPLAR_WINDOW_SECONDS = 2.0  # a training frame's exemplar comes from at least this far away in time
 
 
+def fits_as_well(best_distance):
+    """The largest distance of a candidate "nearly as close" as the best one: what the temporal
+    mode keeps or follows in use, and what a training frame's exemplar candidates may be."""
+    return best_distance * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK
+
+
 def facing(landmarks):
     """(N, 4) facing features of (N, 33, 4) landmarks: shoulder and hip left/right order in torso
     lengths, the shoulders' depth difference, the face points' visibility."""
@@ -126,7 +132,7 @@ class PoseIndex:
         d = self.distances(landmarks)
         best = int(np.argmin(d))
         if self.temporal and self.last_pick is not None:
-            fits = d[best] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK
+            fits = fits_as_well(d[best])
             following = self.last_pick + 1
             if self.hold_first and d[self.last_pick] <= fits:
                 best = self.last_pick
@@ -156,7 +162,7 @@ class PoseIndex:
                 picks[k, 0] = k
                 continue
             order = np.argsort(d, kind="stable")[:candidates]
-            fits = d[order[0]] * (1 + TEMPORAL_RELATIVE_SLACK) + TEMPORAL_ABSOLUTE_SLACK
+            fits = fits_as_well(d[order[0]])
             order = order[d[order] <= fits]
             picks[k, :len(order)] = order
         return picks

@@ -21,12 +21,13 @@ from devices import device_name, select_device  # noqa: E402
 from GenGAN import GenGAN  # noqa: E402
 from GenVanillaNN import GenVanillaNN  # noqa: E402
 from target_data import TargetData  # noqa: E402
+from training import EXEMPLAR_CANDIDATES  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
 
 BASE = {"ngf": 32, "max_ch": 128, "lr": 2e-4, "held_out": 0.0, "default_epochs": 1, "plates": True, "lambda_mask": 10.0}
 GAN = dict(BASE, ndf=32, d_scales=2, lambda_l1=100.0, lambda_gan=1.0, lambda_fm=10.0, ema_decay=0.999)
 REFINE = dict(GAN, exemplar="refine", exemplar_window=2.0, max_flow=4.0, nn_window=3, lambda_l1=0.0, lambda_nn=100.0,
-              lambda_coarse=100.0, lambda_choice=20.0)
+              lambda_coarse=100.0, lambda_choice=20.0, exemplar_candidates=EXEMPLAR_CANDIDATES)
 
 
 def main():
@@ -50,7 +51,8 @@ def main():
         cfg = dict(cfg, size=size, batch_size=args.batch_size, variant=name.split("-")[-1])
         gen = make(cfg)
         window = vs.cached_frames_in(cfg["exemplar_window"]) if cfg.get("exemplar") else None
-        data = TargetData(vs, frames, size, device, plates=plates, exemplar_window=window)
+        data = TargetData(vs, frames, size, device, plates=plates, exemplar_window=window,
+                          exemplar_candidates=cfg.get("exemplar_candidates", 1))
         batches = [data.batch(np.random.default_rng(i).choice(len(data), args.batch_size), augment=True)
                    for i in range(4)]
         for i in range(3):
