@@ -55,10 +55,10 @@ def compose(frame, ske, generated, label, right_width=PANEL, uncovered=False):
     `uncovered`: the pose is not in the target's video (coverage.py): a small mark says the
     picture is a guess there."""
     h, w = frame.shape[:2]
-    left = frame.copy()
+    left = resize(frame, max(1, round(w * PANEL / h)), PANEL)
+    left = left.copy() if left is frame else left  # the skeleton must not mark the caller's frame
     if ske is not None:
-        ske.draw(left)
-    left = resize(left, max(1, round(w * PANEL / h)), PANEL)
+        ske.draw(left)  # drawn at the panel's size: its lines scale with the image
     if generated is None:
         right = placeholder(right_width, PANEL)
     else:
@@ -141,7 +141,7 @@ class DanceDemo:
         self.live = live or self.camera is not None
         self.target = VideoSkeleton(target)
         self.generators = GeneratorSwitch(self.target, gen_type)
-        self.scene = make_scene(self.target)
+        self.scene = make_scene(self.target, height=PANEL)  # rendered at the size it is shown
         self.coverage = Coverage(self.target)
         self.coverage_log = None
         stem = lambda p: os.path.splitext(os.path.basename(str(p)))[0]  # noqa: E731
@@ -198,7 +198,7 @@ class DanceDemo:
         start_tracking()
         frames = self._frames()
         right_width = (PANEL if self.scene is None
-                       else round(self.scene.plate.shape[1] * PANEL / self.scene.plate.shape[0]))
+                       else round(self.scene.canvas.shape[1] * PANEL / self.scene.canvas.shape[0]))
         self.stats, self.running, writer = RunStats(), True, None
 
         self.coverage_log = CoverageLog(self.coverage, frames.fps)

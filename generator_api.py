@@ -23,6 +23,9 @@ class Generator(ABC):
     """Base of every generator. `name` is its GEN_TYPE name (generators.GEN_TYPES)."""
 
     name = None
+    # the side of the plate crop `layers` wants as its background (retarget.Scene cuts it at this
+    # size): a network's own input size; 256 for a generator that only puts it behind its crop
+    background_size = 256
 
     @abstractmethod
     def layers(self, ske, background=None):

@@ -124,6 +124,10 @@ class GeneratorSwitch(Generator):
     def name(self):
         return GEN_TYPES[self.gen_type]
 
+    @property
+    def background_size(self):
+        return self.current.background_size
+
     def reset(self, frames_per_second=None):
         for generator in self.loaded.values():
             generator.reset(frames_per_second)

@@ -123,7 +123,7 @@ class NetworkGenerator(Generator):
         self.config = checkpoint["config"] if checkpoint else config
         if self.config is None:
             raise ValueError("a new generator needs a config")
-        self.size = self.config["size"]
+        self.size = self.background_size = self.config["size"]
         # checkpoints from before plates have no "plates" key: they paint the whole crop, as
         # trained; those from before exemplars have no "exemplar" key: they paint from the drawing
         self.uses_plates = bool(self.config.get("plates"))

@@ -17,7 +17,6 @@ from plates import plate_crop
 from Skeleton import (L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NOSE, R_ANKLE, R_ELBOW, R_HIP,
                       R_KNEE, R_SHOULDER, R_WRIST, Skeleton, body_height, feet_level, torso_centre)
 
-CROP_RENDER_SIZE = 256  # the plate crop handed to a generator (it resizes it to its own size)
 
 # The retargeting tree. HIP_MID and SHOULDER_MID are virtual joints (midpoints); each bone is
 # (parent, child) and is rebuilt in this order, parents first.
@@ -95,12 +94,19 @@ class Scene:
     nearest and farthest they have been (its own range, learnt online) put the target's feet
     between the target's nearest and farthest, at the size the target has there (a person lower
     in the picture is nearer and larger); a sideways step of the source, measured in its body
-    heights, moves the target as many of its own body heights across its scene."""
+    heights, moves the target as many of its own body heights across its scene.
 
-    def __init__(self, target_vs, plates):
+    `height`: the height in pixels the scene is rendered at (the demo's panel), never above the
+    plate's; None: the plate's own. Boxes stay in plate pixels; only the picture is smaller, and
+    it costs less: the person is made at the size it is shown at, not made large and shrunk."""
+
+    def __init__(self, target_vs, plates, height=None):
         self.plates = plates
         members = np.flatnonzero(plates.frame_segment == plates.main_segment())
         self.plate = plates.main_plate().image
+        self.scale = 1.0 if height is None else min(1.0, height / self.plate.shape[0])
+        self.canvas = self.plate if self.scale == 1.0 else resize(
+            self.plate, round(self.plate.shape[1] * self.scale), round(self.plate.shape[0] * self.scale))
         feet, centres, heights, sides = [], [], [], []
         for i in members:
             to_plate, _ = plates.frame_to_plate(i)
@@ -152,21 +158,23 @@ class Scene:
         return np.array([centre_x - crop_centre_x * side, feet_y - crop_feet * side, side], np.float32)
 
     def background(self, box, size):
-        return plate_crop(self.plate, np.eye(2, 3), box, size)
+        """The plate crop behind `box` (plate pixels), `size` px, cut from the rendered canvas."""
+        return plate_crop(self.canvas, np.eye(2, 3), box * self.scale, size)
 
     def in_reference_frame(self, scene_image, frame_shape):
-        """`scene_image` cut as the main shot's first frame shows it (what a frame-aligned truth
-        video of a still camera shows)."""
+        """`scene_image` (rendered at the plate's own size) cut as the main shot's first frame
+        shows it (what a frame-aligned truth video of a still camera shows)."""
         origin = self.plates.main_plate().origin
         shift = np.array([[1, 0, -origin[0]], [0, 1, -origin[1]]], np.float64)
         return cv2.warpAffine(scene_image, shift, (frame_shape[1], frame_shape[0]), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
 
     def paste(self, person, alpha, box):
-        """The plate with `person` (a crop, with its soft mask `alpha`, or opaque without one)
-        pasted at `box`, resized to the box (the plate keeps its own sharpness around them)."""
-        scene = self.plate.copy()
-        x0, y0, side = int(round(box[0])), int(round(box[1])), max(1, int(round(box[2])))
+        """The canvas with `person` (a crop, with its soft mask `alpha`, or opaque without one)
+        pasted at `box` (plate pixels), resized to the box as rendered (the plate keeps its own
+        sharpness around them)."""
+        scene = self.canvas.copy()
+        x0, y0, side = self.shown_box(box)
         person = resize(person, side)
         alpha = np.ones((side, side), np.float32) if alpha is None else resize(alpha, side, mask=True)
         h, w = scene.shape[:2]
@@ -177,21 +185,27 @@ class Scene:
         scene[ay0:ay1, ax0:ax1] = composite(person[region], alpha[region], scene[ay0:ay1, ax0:ax1])
         return scene
 
+    def shown_box(self, box):
+        """(x0, y0, side) of plate box `box` on the canvas, in whole pixels."""
+        x0, y0, side = np.asarray(box, np.float64) * self.scale
+        return int(round(x0)), int(round(y0)), max(1, int(round(side)))
+
     def render(self, generator, source_ske, frame_shape, target_ske):
         """(generated crop over its plate crop, the whole scene with the target in it). Where the
         generator has the person sharper at the size they take in the scene (from the target's
         own pixels), that is what is pasted."""
         box = self.place(source_ske, frame_shape, target_ske)
-        person, alpha, background, sharper = generator.layers(target_ske, self.background(box, CROP_RENDER_SIZE))
+        background = self.background(box, generator.background_size)
+        person, alpha, background, sharper = generator.layers(target_ske, background)
         crop = person if alpha is None else composite(person, alpha, background)
-        sharp = None if sharper is None else sharper(max(1, int(round(box[2]))))
+        sharp = None if sharper is None else sharper(self.shown_box(box)[2])
         if sharp is not None:
             person, alpha = sharp.person, sharp.alpha
         return crop, self.paste(person, alpha, box)
 
 
-def make_scene(target_vs):
-    """The target's Scene, or None when its video has no background plate (the demo then shows
-    the generated crop alone)."""
+def make_scene(target_vs, height=None):
+    """The target's Scene (rendered `height` px high; None: at the plate's size), or None when
+    its video has no background plate (the demo then shows the generated crop alone)."""
     plates = target_vs.plates()
-    return None if plates is None else Scene(target_vs, plates)
+    return None if plates is None else Scene(target_vs, plates, height)

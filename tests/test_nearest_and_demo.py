@@ -228,3 +228,32 @@ def test_the_demo_puts_the_target_in_its_scene_and_follows_the_source(karate_cli
     x0, y0, side = boxes[0.0]
     assert x0 - 2 <= xs.min() and xs.max() <= x0 + side + 2  # ...inside their box, nowhere else
     assert y0 - 2 <= ys.min() and ys.max() <= y0 + side + 2
+
+
+def test_a_scene_rendered_at_the_panel_height_is_the_full_scene_shrunk(karate_clip, taichi_clip):
+    """The demo renders the scene at the height it shows it: the person made at that size, over
+    the plate shrunk once, is the full-size scene shrunk to the panel, within a few grey levels,
+    and at the same place."""
+    from conftest import standing_skeleton
+    from geometry import resize
+    from GenNearest import GenNearest
+    from retarget import Retargeter, make_scene
+    from VideoSkeleton import VideoSkeleton
+
+    target_vs = VideoSkeleton(taichi_clip, verbose=False)
+    full_scene = make_scene(target_vs)
+    height = full_scene.plate.shape[0] // 2
+    small_scene = make_scene(target_vs, height=height)
+    assert small_scene.canvas.shape[0] == height and make_scene(target_vs, height=10_000).canvas is full_scene.plate
+    frame_shape = (360, 640)
+    source = standing_skeleton()
+    target = Retargeter(target_vs)(source, frame_shape)
+    generator = GenNearest(target_vs, temporal=False)
+    _, full = full_scene.render(generator, source, frame_shape, target)
+    _, small = small_scene.render(generator, source, frame_shape, target)
+    assert small.shape == small_scene.canvas.shape
+    shrunk = resize(full, small.shape[1], small.shape[0]).astype(int)
+    assert np.abs(small.astype(int) - shrunk).mean() < 3
+    moved = lambda image, plate: np.abs(image.astype(int) - plate).sum(axis=2) > 30  # noqa: E731
+    mask_small, mask_full = moved(small, small_scene.canvas), moved(shrunk, small_scene.canvas)
+    assert mask_small.mean() > 0.01 and (mask_small & mask_full).sum() > 0.8 * mask_full.sum()
