@@ -334,13 +334,58 @@ def warp_maps(mask, source, query, size=MAP_SIZE, parts=None):
     return from_x, from_y, np.clip(cover, 0, 1), over, moved
 
 
+def _shifted(a, step, axis):
+    """`a` moved `step` (+-1) pixels along `axis`: each pixel holds its neighbour's value from
+    `-step` away, and the edge that has no neighbour holds zeros."""
+    out = np.zeros_like(a)
+    source = [slice(None)] * a.ndim
+    target = [slice(None)] * a.ndim
+    source[axis], target[axis] = (slice(None, -1), slice(1, None)) if step > 0 else (slice(1, None), slice(None, -1))
+    out[tuple(target)] = a[tuple(source)]
+    return out
+
+
+def continued_positions(positions, shows, low):
+    """The map's source positions (low, low, 2) continued two map pixels beyond each part, and each
+    map pixel's part gradient along x and along y (how its source moves one map pixel on, towards a
+    neighbour of the same part: one that shows, its source within `SEAM`; 0 where none is), and
+    where a position is known (`low`: the whole map's size, as positions are crop units). A map
+    pixel just outside the person gets its neighbour's part continued to it, so that reading the
+    map between them fetches the part's own pixels."""
+    gradients = []
+    for axis in (1, 0):
+        ahead = np.diff(positions, axis=axis)  # pixel i+1 minus pixel i
+        both = (shows[1:] & shows[:-1]) if axis == 0 else (shows[:, 1:] & shows[:, :-1])
+        same = both & (np.hypot(ahead[..., 0], ahead[..., 1]) * low <= SEAM)
+        pad_after, pad_before = [(0, 0)] * 3, [(0, 0)] * 3
+        pad_after[axis], pad_before[axis] = (0, 1), (1, 0)
+        forward, backward = np.pad(ahead, pad_after), np.pad(ahead, pad_before)
+        gradients.append(np.where(np.pad(same, pad_after[:2])[..., None], forward,
+                                  np.where(np.pad(same, pad_before[:2])[..., None], backward, 0)))
+    filled, along_x, along_y, known = positions.copy(), gradients[0], gradients[1], shows.copy()
+    for _ in range(2):  # twice: the second pass reaches the diagonal neighbours
+        for axis, step in ((1, 1), (1, -1), (0, 1), (0, -1)):
+            gradient = along_x if axis == 1 else along_y
+            reach = ~known & _shifted(known, step, axis)
+            if not reach.any():
+                continue
+            value = _shifted(filled, step, axis) + step * _shifted(gradient, step, axis)
+            filled[reach] = value[reach]
+            along_x[reach], along_y[reach] = _shifted(along_x, step, axis)[reach], _shifted(along_y, step, axis)[reach]
+            known = known | reach
+    return filled, along_x, along_y, known
+
+
 def source_positions(from_x, from_y, over, size, flow=None, box=None):
     """Where each pixel at `size` px fetches the exemplar's pixel (crop units), and how much a part
     shows there: warp_maps' maps (at their own size) read at each pixel, moved by `flow` (pixels at
-    `size`, optional). Bilinear within a part; across a seam whose parts come from places far apart
-    (or at the person's outline), an in-between position would fetch a stripe of whatever lies
-    between them, so there the nearest map pixel's own source is used. With `box` (x0, y0, x1,
-    y1 in pixels at `size`), only the pixels inside it (and `flow` is the box's)."""
+    `size`, optional). Within a part the positions are interpolated bilinearly, and each part is
+    continued a little beyond the person's outline, so that how much shows fades over the outline.
+    In a map cell that spans a seam between parts whose sources lie far apart (further than
+    `SEAM`), an in-between position would fetch a stripe of whatever lies between them: there each
+    pixel takes the nearest map pixel's position moved by its part's own gradient (its position
+    alone showed as blocks of one exemplar pixel, 3-4 px wide at the scene's size). With `box` (x0,
+    y0, x1, y1 in pixels at `size`), only the pixels inside it (and `flow` is the box's)."""
     low = from_x.shape[0]
     scale = low / size
     x0, y0, x1, y1 = box or (0, 0, size, size)
@@ -348,18 +393,39 @@ def source_positions(from_x, from_y, over, size, flow=None, box=None):
                              (np.arange(y0, y1, dtype=np.float32) + 0.5) * scale - 0.5)
     if flow is not None:
         at_x, at_y = at_x + flow[:, :, 0] * scale, at_y + flow[:, :, 1] * scale
-    safe = np.maximum(over, 1e-4)
-    maps = np.dstack([from_x / safe, from_y / safe, (over > 1e-3).astype(np.float32)])
-    corners = np.pad(maps[:, :, :2], ((0, 1), (0, 1), (0, 0)), mode="edge")
+    shows = over > 1e-3
+    ys, xs = np.nonzero(shows)
+    if len(xs) == 0:
+        return np.zeros_like(at_x), np.zeros_like(at_y), np.zeros_like(at_x)
+    # the map around the parts only (the pixels further out show nothing, as the border replicates)
+    mx0, my0 = max(0, xs.min() - 3), max(0, ys.min() - 3)
+    mx1, my1 = min(low, xs.max() + 4), min(low, ys.max() + 4)
+    around = (slice(my0, my1), slice(mx0, mx1))
+    at_x, at_y = at_x - mx0, at_y - my0
+    shows, safe = shows[around], np.maximum(over[around], 1e-4)
+    positions = np.dstack([np.where(shows, from_x[around] / safe, 0),
+                           np.where(shows, from_y[around] / safe, 0)]).astype(np.float32)
+    filled, along_x, along_y, known = continued_positions(positions, shows, low)
+    maps = np.dstack([filled, shows]).astype(np.float32)
+    smooth = cv2.remap(maps, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    corners = np.pad(filled, ((0, 1), (0, 1), (0, 0)), mode="edge")
     corners = np.stack([corners[:-1, :-1], corners[:-1, 1:], corners[1:, :-1], corners[1:, 1:]])
     spread = np.hypot(*(corners.max(axis=0) - corners.min(axis=0)).transpose(2, 0, 1)) * low
-    # the map cell each pixel is interpolated in (its top-left map pixel) spans a seam
-    seam = cv2.remap((spread > SEAM).astype(np.uint8), at_x - 0.5, at_y - 0.5, cv2.INTER_NEAREST,
+    padded_known = np.pad(known, ((0, 1), (0, 1)), mode="edge")
+    whole = padded_known[:-1, :-1] & padded_known[:-1, 1:] & padded_known[1:, :-1] & padded_known[1:, 1:]
+    # the map cell each pixel is interpolated in (its top-left map pixel) spans a seam (a cell
+    # with a corner of unknown position is two map pixels away from any part: nothing shows there)
+    seam = cv2.remap(((spread > SEAM) & whole).astype(np.uint8), at_x - 0.5, at_y - 0.5, cv2.INTER_NEAREST,
                      borderMode=cv2.BORDER_REPLICATE).astype(bool)
-    smooth = cv2.remap(maps, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    nearest = cv2.remap(maps, at_x, at_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-    picked = np.where(seam[:, :, None], nearest, smooth)
-    return picked[:, :, 0], picked[:, :, 1], picked[:, :, 2]
+    source_x, source_y = smooth[:, :, 0], smooth[:, :, 1]
+    if seam.any():
+        ax, ay = at_x[seam], at_y[seam]
+        nx = np.clip(np.rint(ax), 0, shows.shape[1] - 1).astype(np.intp)
+        ny = np.clip(np.rint(ay), 0, shows.shape[0] - 1).astype(np.intp)
+        dx, dy = (ax - nx)[:, None], (ay - ny)[:, None]
+        near = filled[ny, nx] + dx * along_x[ny, nx] + dy * along_y[ny, nx]
+        source_x[seam], source_y[seam] = near[:, 0], near[:, 1]
+    return source_x, source_y, smooth[:, :, 2]
 
 
 def shown_box(over, size, margin):

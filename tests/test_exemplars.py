@@ -380,6 +380,21 @@ def test_positions_read_at_a_larger_size_are_smooth_within_a_part_and_never_betw
     split_x, _, _ = pose_warp.source_positions(two_parts, ramp.T.copy(), over, 32)
     assert np.all(np.isclose(split_x, 0.2) | np.isclose(split_x, 0.8))
     assert np.isclose(split_x[:, 15], 0.2).all() and np.isclose(split_x[:, 16], 0.8).all()
+    # two parts with their own texture: each side stays interpolated right up to the seam (no
+    # block of one exemplar pixel repeated), and no position falls between the two sides
+    ramps = np.where(np.arange(size) < size // 2, ramp, ramp + 0.5).astype(np.float32)
+    seam_x, _, _ = pose_warp.source_positions(ramps, ramp.T.copy(), over, 32)
+    assert np.all(np.diff(seam_x[:, 4:16], axis=1) > 0) and np.all(np.diff(seam_x[:, 16:28], axis=1) > 0)
+    step = ramp[0, 1] - ramp[0, 0]  # each part is continued at most half a map pixel across the seam
+    assert seam_x[:, :16].max() <= ramp[0, 3] + step / 2 + 1e-6
+    assert seam_x[:, 16:].min() >= ramp[0, 4] + 0.5 - step / 2 - 1e-6
+    # at the person's outline the map pixels outside have no position: none is taken, and how much
+    # shows fades over the outline's map pixel instead of stepping in blocks
+    half = over.copy()
+    half[:, size // 2:] = 0
+    edge_x, _, edge_shown = pose_warp.source_positions(ramp * half, ramp.T.copy(), half, 32)
+    assert np.all(np.diff(edge_x[:, 4:16], axis=1) > 0) and np.all(edge_x[:, :16] >= 0.1 - 1e-6)
+    assert 0 < edge_shown[:, 16].min() < 1 and edge_shown[:, 15].min() > edge_shown[:, 16].max()
     box = (5, 9, 27, 20)  # the scene fetches only inside the person's box: the same positions there
     boxed = pose_warp.source_positions(ramp, ramp.T.copy(), over, 32, box=box)
     full = pose_warp.source_positions(ramp, ramp.T.copy(), over, 32)
