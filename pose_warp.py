@@ -334,46 +334,37 @@ def warp_maps(mask, source, query, size=MAP_SIZE, parts=None):
     return from_x, from_y, np.clip(cover, 0, 1), over, moved
 
 
-def _shifted(a, step, axis):
-    """`a` moved `step` (+-1) pixels along `axis`: each pixel holds its neighbour's value from
-    `-step` away, and the edge that has no neighbour holds zeros."""
-    out = np.zeros_like(a)
-    source = [slice(None)] * a.ndim
-    target = [slice(None)] * a.ndim
-    source[axis], target[axis] = (slice(None, -1), slice(1, None)) if step > 0 else (slice(1, None), slice(None, -1))
-    out[tuple(target)] = a[tuple(source)]
-    return out
+def continued_positions(positions, shows):
+    """The map's source positions (rows, columns, 2) continued two map pixels beyond the parts
+    (each new pixel the mean of its known neighbours), and where a position is known: reading the
+    map between the outline and a pixel just outside it then fetches the part's own pixels, not
+    whatever a position of 0 points at."""
+    known = shows.astype(np.float32)
+    filled = np.ascontiguousarray(positions * known[..., None])
+    for _ in range(2):
+        total = cv2.boxFilter(filled, -1, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
+        count = cv2.boxFilter(known, -1, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
+        reach = (known == 0) & (count > 0)
+        filled[reach] = total[reach] / count[reach][:, None]
+        known[reach] = 1
+    return filled, known > 0
 
 
-def continued_positions(positions, shows, low):
-    """The map's source positions (low, low, 2) continued two map pixels beyond each part, and each
-    map pixel's part gradient along x and along y (how its source moves one map pixel on, towards a
-    neighbour of the same part: one that shows, its source within `SEAM`; 0 where none is), and
-    where a position is known (`low`: the whole map's size, as positions are crop units). A map
-    pixel just outside the person gets its neighbour's part continued to it, so that reading the
-    map between them fetches the part's own pixels."""
-    gradients = []
-    for axis in (1, 0):
-        ahead = np.diff(positions, axis=axis)  # pixel i+1 minus pixel i
-        both = (shows[1:] & shows[:-1]) if axis == 0 else (shows[:, 1:] & shows[:, :-1])
-        same = both & (np.hypot(ahead[..., 0], ahead[..., 1]) * low <= SEAM)
-        pad_after, pad_before = [(0, 0)] * 3, [(0, 0)] * 3
-        pad_after[axis], pad_before[axis] = (0, 1), (1, 0)
-        forward, backward = np.pad(ahead, pad_after), np.pad(ahead, pad_before)
-        gradients.append(np.where(np.pad(same, pad_after[:2])[..., None], forward,
-                                  np.where(np.pad(same, pad_before[:2])[..., None], backward, 0)))
-    filled, along_x, along_y, known = positions.copy(), gradients[0], gradients[1], shows.copy()
-    for _ in range(2):  # twice: the second pass reaches the diagonal neighbours
-        for axis, step in ((1, 1), (1, -1), (0, 1), (0, -1)):
-            gradient = along_x if axis == 1 else along_y
-            reach = ~known & _shifted(known, step, axis)
-            if not reach.any():
-                continue
-            value = _shifted(filled, step, axis) + step * _shifted(gradient, step, axis)
-            filled[reach] = value[reach]
-            along_x[reach], along_y[reach] = _shifted(along_x, step, axis)[reach], _shifted(along_y, step, axis)[reach]
-            known = known | reach
-    return filled, along_x, along_y, known
+def _part_gradient(positions, shows, rows, columns, axis, low):
+    """How the source position of map pixels (`rows`, `columns`) moves one map pixel on along
+    `axis` (1: x, 0: y), measured towards a neighbour of the same part (one that shows, its source
+    within `SEAM`), the one ahead first; 0 where neither is."""
+    limit = shows.shape[axis] - 1
+    here = positions[rows, columns]
+    gradient = np.zeros_like(here)
+    for step in (-1, 1):  # the one behind first, so the one ahead overrides it
+        r = np.clip(rows + step, 0, limit) if axis == 0 else rows
+        c = np.clip(columns + step, 0, limit) if axis == 1 else columns
+        change = (positions[r, c] - here) * step
+        moved = (r != rows) | (c != columns)
+        same = moved & shows[r, c] & (np.hypot(change[:, 0], change[:, 1]) * low <= SEAM)
+        gradient[same] = change[same]
+    return gradient
 
 
 def source_positions(from_x, from_y, over, size, flow=None, box=None):
@@ -405,12 +396,16 @@ def source_positions(from_x, from_y, over, size, flow=None, box=None):
     shows, safe = shows[around], np.maximum(over[around], 1e-4)
     positions = np.dstack([np.where(shows, from_x[around] / safe, 0),
                            np.where(shows, from_y[around] / safe, 0)]).astype(np.float32)
-    filled, along_x, along_y, known = continued_positions(positions, shows, low)
+    filled, known = continued_positions(positions, shows)
     maps = np.dstack([filled, shows]).astype(np.float32)
     smooth = cv2.remap(maps, at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    corners = np.pad(filled, ((0, 1), (0, 1), (0, 0)), mode="edge")
-    corners = np.stack([corners[:-1, :-1], corners[:-1, 1:], corners[1:, :-1], corners[1:, 1:]])
-    spread = np.hypot(*(corners.max(axis=0) - corners.min(axis=0)).transpose(2, 0, 1)) * low
+    # a cell's largest step between neighbouring corners (not across its diagonal: a part
+    # stretched 1.6x steps 1.6 map pixels along each side, 2.3 across)
+    padded = np.pad(filled, ((0, 1), (0, 1), (0, 0)), mode="edge")
+    top_left, top_right, bottom_left, bottom_right = padded[:-1, :-1], padded[:-1, 1:], padded[1:, :-1], padded[1:, 1:]
+    spread = low * np.max([np.hypot(*(a - b).transpose(2, 0, 1)) for a, b in
+                           ((top_left, top_right), (bottom_left, bottom_right), (top_left, bottom_left),
+                            (top_right, bottom_right))], axis=0)
     padded_known = np.pad(known, ((0, 1), (0, 1)), mode="edge")
     whole = padded_known[:-1, :-1] & padded_known[:-1, 1:] & padded_known[1:, :-1] & padded_known[1:, 1:]
     # the map cell each pixel is interpolated in (its top-left map pixel) spans a seam (a cell
@@ -422,8 +417,10 @@ def source_positions(from_x, from_y, over, size, flow=None, box=None):
         ax, ay = at_x[seam], at_y[seam]
         nx = np.clip(np.rint(ax), 0, shows.shape[1] - 1).astype(np.intp)
         ny = np.clip(np.rint(ay), 0, shows.shape[0] - 1).astype(np.intp)
-        dx, dy = (ax - nx)[:, None], (ay - ny)[:, None]
-        near = filled[ny, nx] + dx * along_x[ny, nx] + dy * along_y[ny, nx]
+        part = shows[ny, nx]  # a pixel just outside takes its continued position as it is
+        along_x = _part_gradient(positions, shows, ny, nx, 1, low) * part[:, None]
+        along_y = _part_gradient(positions, shows, ny, nx, 0, low) * part[:, None]
+        near = filled[ny, nx] + (ax - nx)[:, None] * along_x + (ay - ny)[:, None] * along_y
         source_x[seam], source_y[seam] = near[:, 0], near[:, 1]
     return source_x, source_y, smooth[:, :, 2]
 

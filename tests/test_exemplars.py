@@ -393,7 +393,8 @@ def test_positions_read_at_a_larger_size_are_smooth_within_a_part_and_never_betw
     half = over.copy()
     half[:, size // 2:] = 0
     edge_x, _, edge_shown = pose_warp.source_positions(ramp * half, ramp.T.copy(), half, 32)
-    assert np.all(np.diff(edge_x[:, 4:16], axis=1) > 0) and np.all(edge_x[:, :16] >= 0.1 - 1e-6)
+    assert np.all(np.diff(edge_x[:, 4:14], axis=1) > 0) and np.all(np.diff(edge_x[:, 13:17], axis=1) >= -1e-6)
+    assert np.all(edge_x[:, :17] >= ramp[0, 0] - 1e-6) and np.all(edge_x[:, :17] <= ramp[0, 3] + 1e-6)
     assert 0 < edge_shown[:, 16].min() < 1 and edge_shown[:, 15].min() > edge_shown[:, 16].max()
     box = (5, 9, 27, 20)  # the scene fetches only inside the person's box: the same positions there
     boxed = pose_warp.source_positions(ramp, ramp.T.copy(), over, 32, box=box)
