@@ -304,6 +304,38 @@ def test_the_refining_gan_learns_and_gives_the_person_at_native_size(tmp_path):
     assert again.exemplar_mode == "refine" and again.generate(video.ske[5], grey[:32, :32]).shape == (32, 32, 3)
 
 
+def test_in_use_the_learnt_flow_is_applied_at_its_inference_scale(tmp_path):
+    """A network whose head predicts a uniform flow of 2 px to the right, the exemplar chosen
+    everywhere and an opaque mask: in use the person is the warped exemplar resampled by
+    INFERENCE_FLOW_SCALE x 2 px, not by the whole 2 px that training applies."""
+    from GenGAN import GenGAN
+    from network_generator import INFERENCE_FLOW_SCALE, bgr_to_tensor, resample, tensor_to_bgr
+
+    video = PlatedPoses(8, size=64)
+    gen = GenGAN(video, load_from_file=False, config=dict(REFINE), path=str(tmp_path / "g.pt"), device=torch.device("cpu"))
+    head = gen.G_ema.up[-2]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[0] = float(np.arctanh(2.0 / REFINE["max_flow"]))  # x flow: 2 px at the network's size
+        head.bias[5] = head.bias[6] = 5.0  # the exemplar chosen, the mask opaque
+    grey = np.full((32, 32, 3), 120, np.uint8)
+    gen.reset()
+    person = gen.layers(video.ske[3], grey).person.astype(np.float32)
+    gen.reset()
+    exemplar = bgr_to_tensor(gen.exemplar_for(video.ske[3]).image)[None]
+
+    def moved(pixels):
+        flow = torch.zeros(1, 2, 32, 32)
+        flow[:, 0] = pixels
+        return tensor_to_bgr(resample(exemplar, flow)[0]).astype(np.float32)
+
+    assert INFERENCE_FLOW_SCALE < 1
+    used, whole = moved(2.0 * INFERENCE_FLOW_SCALE), moved(2.0)
+    assert np.abs(used - whole).mean() > 2  # the two readings differ enough to tell apart
+    assert np.abs(person - used).mean() < 0.25 * np.abs(person - whole).mean()
+
+
 def test_at_native_size_no_part_shows_the_networks_person_not_its_untrained_paint(tmp_path):
     """Where the network chose the exemplar its synthesised channels get no gradient and hold
     anything (green here); where no exemplar part shows, the native person must be the network's
