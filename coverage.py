@@ -65,6 +65,8 @@ class Coverage:
             for k in fold:
                 if k in queries and outside.any():
                     distances.append(self.search.distances(target_vs.landmarks[k])[outside].min())
+        if not distances:  # a video so short that every stretch's margin covers the rest of it
+            return float("inf")
         return float(np.percentile(distances, THRESHOLD_PERCENTILE))
 
     def score(self, landmarks):

@@ -10,8 +10,8 @@ A network paints, by its config:
 - with exemplars (`config["exemplar"]`, plates needed): it also sees the target's own pixels of
   the closest training frame, warped into the pose (pose_warp.py), and either only looks at them
   ("input": 4 channels out, as with plates) or refines them ("refine", 7 channels out): a
-  small correction flow that resamples the warped exemplar (applied at half its length in use:
-  INFERENCE_FLOW_SCALE), its own synthesised pixels for what
+  small correction flow that resamples the warped exemplar (in use, shortened where the target
+  covers the pose: INFERENCE_FLOW_SCALE), its own synthesised pixels for what
   the exemplar lacks, a per-pixel choice between the two, and the mask. The output is then made
   of the exemplar's real pixels wherever they fit, so it is sharp by construction; and the same
   flow and choice, upsampled, apply to the exemplar warped at the crop's native resolution, which
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from checkpoints import load_checkpoint, load_weights, model_path, save_checkpoint
 from cli import UserError
 from devices import cpu_inference_dtype, select_device
+from coverage import Coverage
 from exemplars import index_of
 from generator_api import Generator, Layers
 from geometry import resize
@@ -36,21 +37,26 @@ from Skeleton import normalize_reduced
 from pose_warp import exemplar_parts, remap_person, shown_box, source_positions, warp_maps
 
 EXEMPLAR_MODES = ("input", "refine")
-# In use, the refining network's flow is applied at this fraction of what it predicts. Trained
-# with losses that forgive a pixel or two of offset (nearest-neighbour L1, coarse L1, GAN), the
-# flow it learns is right in direction but too long on frames it has not seen: at full length
-# it scrambled the face and hands it was meant to align (MediaPipe then read a profile as a
-# front view, mirrored). Measured on held-out frames at 128 px, the learnt flow scaled by
-# 1 / 0.75 / 0.5 / 0.25 / 0: taichi2 (a 20-min checkpoint) pose error 0.0358 / 0.0322 / 0.0295 /
-# 0.0285 / 0.0274, PSNR 24.95 / 25.10 / 25.22 / 25.27 / 25.02; the shipped target (first 120
-# held-out frames) PSNR 32.88 / 33.35 / 33.51 / 33.17 / 32.32. Half is best or near it on both;
-# without any flow the shipped target loses 0.6 dB. Training applies the whole flow (its losses
-# need it), and the validation that keeps the best epoch scores it as used.
+# In use, where the target's training frames cover the pose (coverage.py's threshold), the
+# refining network's flow is applied at this fraction of what it predicts; where they do not, all
+# of it. Trained with losses that forgive a pixel or two of offset (nearest-neighbour L1, coarse
+# L1, GAN), the flow it learns is right in direction but too long where the exemplar already
+# fits: at full length it scrambled the face and hands it was meant to align (MediaPipe then read
+# a profile as a front view, mirrored). Measured on held-out frames at 128 px, the learnt flow
+# scaled by 1 / 0.75 / 0.5 / 0.25 / 0: taichi2 (a 20-min checkpoint) pose error 0.0358 / 0.0322 /
+# 0.0295 / 0.0285 / 0.0274, PSNR 24.95 / 25.10 / 25.22 / 25.27 / 25.02; the shipped target
+# (first 120 held-out frames) PSNR 32.88 / 33.35 / 33.51 / 33.17 / 32.32. Where the pose is not
+# covered the exemplar is poor and the flow does real work: halving it there too put the karate
+# -> taichi2 transfer's mean pose error up in three of four checkpoints (0.0420 -> 0.0626 in one,
+# the output read mirrored in 37 frames instead of 11); with the whole flow there, 0.0411.
+# Training applies the whole flow (its losses need it); the validation that keeps the best epoch
+# scores it as used.
 INFERENCE_FLOW_SCALE = 0.5
 
 # The exemplar of a pose: its cached frame, where the warped person's pixels come from in it
 # (warp.warp_maps at the network's size), and its warped person and alpha at that size.
-Exemplar = namedtuple("Exemplar", "frame maps image alpha")
+# `covered`: whether the training frames cover the pose (the flow is shortened there).
+Exemplar = namedtuple("Exemplar", "frame maps image alpha covered", defaults=(True,))
 # A batch of network outputs, read: person (N x 3 x S x S, -1..1), its soft mask (N x 1, 0..1, or
 # None), and for "refine" the flow (N x 2, pixels at S), the choice of the exemplar (N x 1, 0..1)
 # and the synthesised pixels (N x 3).
@@ -142,6 +148,7 @@ class NetworkGenerator(Generator):
         self.exemplar_mode = self.config.get("exemplar") or None
         self.scene_background = None
         self.exemplar_search = None  # over the training frames, made at first use
+        self.covering_search, self.covered_distance = None, None  # the same frames' plain pose search, and coverage's threshold
         self.frames_per_second = None  # the rate of the sequence being generated (reset)
         # the last exemplar read: (cached frame, crop reduced, mask) and (cached frame, crop at full size)
         self.exemplar_pictures, self.native_exemplar = None, None
@@ -213,6 +220,9 @@ class NetworkGenerator(Generator):
             self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True,
                                             steady=True, hold_first=held_first)
             self.exemplar_search.reset(self.frames_per_second)
+            self.covering_search = index_of(self.video_ske, self.exemplar_frames)
+            if self.covered_distance is None:
+                self.covered_distance = Coverage(self.video_ske).threshold
         i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
         if self.exemplar_pictures is None or self.exemplar_pictures[0] != i:  # a held exemplar is read and cut once
             mask = self.video_ske.read_mask(i)
@@ -221,7 +231,8 @@ class NetworkGenerator(Generator):
         _, picture, mask, parts = self.exemplar_pictures
         maps = warp_maps(mask, self.video_ske.landmarks[i], ske.landmarks, self.size, parts=parts)
         image = remap_person(picture, maps[0], maps[1], maps[3], self.size)
-        return Exemplar(i, maps, image, maps[2])
+        covered = float(self.covering_search.distances(ske.landmarks).min()) <= self.covered_distance
+        return Exemplar(i, maps, image, maps[2], covered)
 
     def sample_of(self, ske, background=None, exemplar=None):
         """A batch of one for pose `ske` (and the plate crop behind it, the warped exemplar), as
@@ -297,7 +308,8 @@ class NetworkGenerator(Generator):
                 self.frozen = torch.jit.freeze(torch.jit.trace(network, x.to(self.frozen_dtype)))
             else:
                 self.frozen = network
-        decoded = self.decode(self.frozen(x.to(self.frozen_dtype)).float(), batch, INFERENCE_FLOW_SCALE)
+        flow_scale = INFERENCE_FLOW_SCALE if exemplar is not None and exemplar.covered else 1.0
+        decoded = self.decode(self.frozen(x.to(self.frozen_dtype)).float(), batch, flow_scale)
         person = tensor_to_bgr(decoded.person[0])
         if decoded.alpha is None:
             return Layers(person, None, None)

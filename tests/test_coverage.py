@@ -98,3 +98,12 @@ def test_evaluate_reports_covered_and_uncovered_frames(taichi_clip, karate_clip,
     parts = coverage["by_generator"]["nearest"]
     assert parts["covered"]["frames"] + parts["uncovered"]["frames"] == 5
     assert "Coverage" in (out / "report.md").read_text()
+
+
+def test_a_target_too_short_to_calibrate_on_covers_every_pose():
+    """24 frames at 25 fps: every stretch's one-second margin takes in the whole rest of the video,
+    so no frame has others to be compared with; the threshold is then "everything covered"
+    rather than an error (the exemplar-refining GAN asks it of any target)."""
+    coverage = Coverage(SyntheticPoses(24))
+    assert coverage.threshold == float("inf")
+    assert coverage.score(standing_skeleton(arm_angle=2.0).landmarks)[1]

@@ -304,10 +304,11 @@ def test_the_refining_gan_learns_and_gives_the_person_at_native_size(tmp_path):
     assert again.exemplar_mode == "refine" and again.generate(video.ske[5], grey[:32, :32]).shape == (32, 32, 3)
 
 
-def test_in_use_the_learnt_flow_is_applied_at_its_inference_scale(tmp_path):
+def test_in_use_the_learnt_flow_is_shortened_where_the_pose_is_covered(tmp_path):
     """A network whose head predicts a uniform flow of 2 px to the right, the exemplar chosen
-    everywhere and an opaque mask: in use the person is the warped exemplar resampled by
-    INFERENCE_FLOW_SCALE x 2 px, not by the whole 2 px that training applies."""
+    everywhere and an opaque mask: in use, for a pose the training frames cover, the person is the
+    warped exemplar resampled by INFERENCE_FLOW_SCALE x 2 px, not by the whole 2 px that training
+    applies; for one they do not cover, by the whole flow."""
     from GenGAN import GenGAN
     from network_generator import INFERENCE_FLOW_SCALE, bgr_to_tensor, resample, tensor_to_bgr
 
@@ -334,6 +335,10 @@ def test_in_use_the_learnt_flow_is_applied_at_its_inference_scale(tmp_path):
     used, whole = moved(2.0 * INFERENCE_FLOW_SCALE), moved(2.0)
     assert np.abs(used - whole).mean() > 2  # the two readings differ enough to tell apart
     assert np.abs(person - used).mean() < 0.25 * np.abs(person - whole).mean()
+    gen.covered_distance = -1.0  # now no training frame covers any pose: the exemplar is poor, the flow all needed
+    gen.reset()
+    uncovered = gen.layers(video.ske[3], grey).person.astype(np.float32)
+    assert np.abs(uncovered - whole).mean() < 0.25 * np.abs(uncovered - used).mean()
 
 
 def test_at_native_size_no_part_shows_the_networks_person_not_its_untrained_paint(tmp_path):
