@@ -28,8 +28,8 @@ import torch.nn.functional as F
 
 from checkpoints import load_checkpoint, load_weights, model_path, save_checkpoint
 from cli import UserError
-from devices import cpu_inference_dtype, select_device
 from coverage import Coverage
+from devices import cpu_inference_dtype, select_device
 from exemplars import index_of
 from generator_api import Generator, Layers
 from geometry import resize
