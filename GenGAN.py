@@ -20,7 +20,8 @@ pix2pix's recipe with pix2pixHD's ingredients that need no downloaded weights, a
   losses.py: with an exemplar to refine, the nearest-neighbour L1 (a sharp pixel slightly off
   is not punished) and L1 at a quarter of the resolution (colours and layout), and a cost for
   painting where the exemplar has pixels (--lambda-choice: its pixels are the default, so the
-  person stays sharp and where the warp put the limbs); otherwise L1 to the real frame (lambda
+  person stays sharp and where the warp put the limbs) and for moving the exemplar's pixels
+  (--lambda-flow: a flow longer than needed blurs a face); otherwise L1 to the real frame (lambda
   100). Adam lr 2e-4, beta1 0.5; D is updated on a detached fake, then G.
 Training pairs look like use: a frame's exemplar is one of its closest training frames more than
 --exemplar-window seconds away from it (drawn each batch among --exemplar-candidates that fit as
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from cli import HelpFormatter, UserError, run_cli
-from losses import choice_cost, coarse_l1, mask_loss, nearest_l1
+from losses import choice_cost, coarse_l1, flow_cost, mask_loss, nearest_l1
 from network_generator import NetworkGenerator, input_channels, output_channels, start_from_the_exemplar
 from networks import MultiscaleDiscriminator, UnetGenerator
 from training import add_exemplar_arguments, add_training_arguments, exemplar_config, train_main
@@ -118,6 +119,8 @@ class GenGAN(NetworkGenerator):
         if decoded.choice is not None and cfg.get("lambda_choice"):
             # the exemplar's own pixels are the default wherever it has some: painting instead must pay
             loss_g = loss_g + cfg["lambda_choice"] * choice_cost(decoded.choice, batch)
+        if decoded.flow is not None and cfg.get("lambda_flow"):
+            loss_g = loss_g + cfg["lambda_flow"] * flow_cost(decoded.flow, batch)
         if use_gan:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 pred_fake = self.D_train(torch.cat([x, fake], 1))
@@ -170,6 +173,9 @@ def main():
     parser.add_argument("--lambda-choice", type=float, default=20.0,
                         help="weight of the cost of painting where the warped exemplar has pixels (refine): the "
                              "exemplar's own, sharp pixels are the default")
+    parser.add_argument("--lambda-flow", type=float, default=0.0,
+                        help="weight of the cost of the correction flow's length (pixels) where the warped exemplar has "
+                             "pixels (refine)")
     parser.add_argument("--lambda-gan", type=float, default=1.0,
                         help="weight of the adversarial loss; 0 trains the U-Net on the image losses alone")
     parser.add_argument("--lambda-fm", type=float, default=10.0, help="weight of feature matching")
@@ -183,6 +189,7 @@ def main():
               "lambda_nn": (100.0 if refine else 0.0) if args.lambda_nn is None else args.lambda_nn,
               "lambda_coarse": (100.0 if refine else 0.0) if args.lambda_coarse is None else args.lambda_coarse,
               "lambda_choice": args.lambda_choice if refine else 0.0,
+              "lambda_flow": args.lambda_flow if refine else 0.0,
               "lambda_gan": args.lambda_gan, "lambda_fm": args.lambda_fm, "ema_decay": args.ema_decay}
     if args.nn_window < 1 or args.nn_window % 2 == 0:
         raise UserError(f"--nn-window must be an odd number of pixels, got {args.nn_window}")

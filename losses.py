@@ -8,6 +8,9 @@
   colours and the overall layout in place without asking for pixel-exact edges.
 - `choice_cost`: what a refining network pays for painting its own pixels where the warped
   exemplar has some: the exemplar's sharp pixels are the default, so the person stays made of them.
+- `flow_cost`: what it pays for moving the exemplar's pixels, where it has some: the warp already
+  put them near their place, and a flow longer than needed resamples fine detail (a face in
+  profile) into a blur that the other losses, tolerant of small offsets, do not see.
 """
 import torch
 import torch.nn.functional as F
@@ -41,3 +44,8 @@ def coarse_l1(fake, real, factor=4):
 def choice_cost(choice, batch):
     """Mean of the exemplar's alpha times (1 - choice): the share of its pixels painted over."""
     return (batch["exemplar_mask"] * (1 - choice)).mean()
+
+
+def flow_cost(flow, batch):
+    """Mean of the exemplar's alpha times the flow's length (pixels at the network's size)."""
+    return (batch["exemplar_mask"] * flow.norm(dim=1, keepdim=True)).mean()

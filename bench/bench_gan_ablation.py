@@ -21,6 +21,8 @@ Variants (each a change to the shipped recipe, `refine`):
                       held first in use, the best epoch by validation (the default)
   refine-free-choice  `refine` without the cost of painting over the exemplar
   refine-no-gan       `refine` without the discriminator (GenVanillaNN --exemplar refine)
+  refine-flow         `refine` paying for the correction flow's length where the exemplar has
+                      pixels (--lambda-flow 1)
   refine-closest      `refine` trained on each frame's closest exemplar alone (--exemplar-candidates 1:
                       the recipe before candidates; such a model follows the target video in use
                       rather than holding its exemplar first)
@@ -69,7 +71,7 @@ CHANGES = {"drawing": dict(DRAWING, lambda_choice=0.0), "l1-only": dict(DRAWING,
            "input": dict(DRAWING, exemplar="input", lambda_choice=0.0), "refine": {},
            "refine-free-choice": {"lambda_choice": 0.0},
            "refine-last": {"validation": 0.0}, "refine-closest": {"exemplar_candidates": 1},
-           "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}}
+           "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}, "refine-flow": {"lambda_flow": 1.0}}
 
 
 class WarpAlone(Generator):

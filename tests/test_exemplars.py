@@ -341,6 +341,41 @@ def test_in_use_the_learnt_flow_is_shortened_where_the_pose_is_covered(tmp_path)
     assert np.abs(uncovered - whole).mean() < 0.25 * np.abs(uncovered - used).mean()
 
 
+def test_the_flow_cost_shortens_the_learnt_flow_where_the_exemplar_has_pixels(tmp_path):
+    """Two refining GANs start alike, with a head that moves the exemplar 2 px: trained on the same
+    batches, the one that pays for the flow's length (--lambda-flow) ends with a much shorter flow
+    over the exemplar's pixels; the cost itself counts only where the exemplar has some."""
+    from GenGAN import GenGAN
+    from losses import flow_cost
+    from target_data import TargetData
+
+    flow = torch.zeros(1, 2, 4, 4)
+    flow[:, 0] = 3.0
+    flow[:, 1] = 4.0
+    alpha = torch.zeros(1, 1, 4, 4)
+    alpha[..., :2, :] = 1.0  # the exemplar covers half the picture
+    assert float(flow_cost(flow, {"exemplar_mask": alpha})) == pytest.approx(2.5)
+
+    video = PlatedPoses(24, size=64)
+    data = TargetData(video, np.arange(24), 32, torch.device("cpu"), plates=video.plates(), exemplar_window=3)
+    lengths = {}
+    for lambda_flow in (0.0, 50.0):
+        torch.manual_seed(0)
+        gen = GenGAN(video, load_from_file=False, config=dict(REFINE, lambda_flow=lambda_flow),
+                     path=str(tmp_path / f"g{lambda_flow}.pt"), device=torch.device("cpu"))
+        with torch.no_grad():
+            gen.G.up[-2].bias[0] = float(np.arctanh(2.0 / REFINE["max_flow"]))
+        torch.manual_seed(1)
+        for i in range(24):
+            gen.train_step(data.batch(np.arange(i % 6 * 4, i % 6 * 4 + 4)))
+        batch = data.batch(np.arange(8), augment=False)
+        with torch.no_grad():
+            decoded = gen.decode(gen.G(gen.network_input(batch)), batch)
+        lengths[lambda_flow] = float(flow_cost(decoded.flow, batch) / batch["exemplar_mask"].mean())
+    assert lengths[0.0] > 1.0  # without the cost the flow stays long
+    assert lengths[50.0] < 0.5 * lengths[0.0]
+
+
 def test_at_native_size_no_part_shows_the_networks_person_not_its_untrained_paint(tmp_path):
     """Where the network chose the exemplar its synthesised channels get no gradient and hold
     anything (green here); where no exemplar part shows, the native person must be the network's
