@@ -79,20 +79,24 @@ def person_masks(real):
     return masks
 
 
-def pose_scores(images, skeletons):
-    """(mean pose error as a fraction of the image size over detected frames, detection rate,
-    PCK@0.05 with undetected frames counting as misses)."""
-    errors, hits, detected = [], 0, 0
+def pose_errors(images, skeletons):
+    """Per image, (the distance of each reduced joint MediaPipe reads in it to the skeleton's, as
+    a fraction of the image size), or None where nobody is found."""
+    errors = []
     for image, ske in zip(images, skeletons):
         joints = pose_of(image)
-        if joints is None:
-            continue
-        detected += 1
-        dist = np.linalg.norm(joints - ske.landmarks[REDUCED_JOINTS, :2], axis=1)
-        errors.append(dist.mean())
-        hits += int((dist < PCK_THRESHOLD).sum())
-    n = len(images)
-    return (float(np.mean(errors)) if errors else None, detected / n if n else None,
+        errors.append(None if joints is None else np.linalg.norm(joints - ske.landmarks[REDUCED_JOINTS, :2], axis=1))
+    return errors
+
+
+def pose_scores(images, skeletons, errors=None):
+    """(mean pose error as a fraction of the image size over detected frames, detection rate,
+    PCK@0.05 with undetected frames counting as misses); `errors`: pose_errors' reading, if made."""
+    errors = pose_errors(images, skeletons) if errors is None else errors
+    found = [dist for dist in errors if dist is not None]
+    n = len(errors)
+    hits = sum(int((dist < PCK_THRESHOLD).sum()) for dist in found)
+    return (float(np.mean([dist.mean() for dist in found])) if found else None, len(found) / n if n else None,
             hits / (13 * n) if n else None)
 
 
