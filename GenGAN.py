@@ -173,9 +173,9 @@ def main():
     parser.add_argument("--lambda-choice", type=float, default=20.0,
                         help="weight of the cost of painting where the warped exemplar has pixels (refine): the "
                              "exemplar's own, sharp pixels are the default")
-    parser.add_argument("--lambda-flow", type=float, default=0.0,
+    parser.add_argument("--lambda-flow", type=float, default=1.0,
                         help="weight of the cost of the correction flow's length (pixels) where the warped exemplar has "
-                             "pixels (refine)")
+                             "pixels (refine): the warp already put them near their place")
     parser.add_argument("--lambda-gan", type=float, default=1.0,
                         help="weight of the adversarial loss; 0 trains the U-Net on the image losses alone")
     parser.add_argument("--lambda-fm", type=float, default=10.0, help="weight of feature matching")

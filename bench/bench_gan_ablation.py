@@ -16,13 +16,15 @@ Variants (each a change to the shipped recipe, `refine`):
   l1-only             the same U-Net from the drawing, on L1 alone (no discriminator)
   warp                the warped exemplar alone, composited over the plate: no network
   input               the exemplar as four more input channels, trained as `drawing`
-  refine              flow + own pixels + choice, nearest-neighbour L1 + coarse L1 + the cost of
-                      painting over the exemplar + GAN, exemplars drawn among 3 candidates and
-                      held first in use, the best epoch by validation (the default)
+  refine              flow + own pixels + choice, nearest-neighbour L1 + coarse L1 + the costs of
+                      painting over the exemplar and of the flow's length + GAN, exemplars drawn
+                      among 3 candidates and held first in use, the best epoch by validation (the
+                      default)
   refine-free-choice  `refine` without the cost of painting over the exemplar
-  refine-no-gan       `refine` without the discriminator (GenVanillaNN --exemplar refine)
-  refine-flow         `refine` paying for the correction flow's length where the exemplar has
-                      pixels (--lambda-flow 1)
+  refine-no-gan       `refine` without the discriminator or the flow cost (GenVanillaNN
+                      --exemplar refine)
+  refine-free-flow    `refine` without the cost of the correction flow's length (--lambda-flow 0:
+                      the recipe before 2026-12-07)
   refine-closest      `refine` trained on each frame's closest exemplar alone (--exemplar-candidates 1:
                       the recipe before candidates; such a model follows the target video in use
                       rather than holding its exemplar first)
@@ -65,13 +67,15 @@ RECIPE = {"ngf": 32, "max_ch": 128, "ndf": 32, "d_scales": 2, "lambda_gan": 1.0,
           "ema_decay": 0.999, "lr": 2e-4, "batch_size": 8, "size": 128, "held_out": 0.2, "default_epochs": 1,
           "lambda_mask": 10.0, "plates": True, "exemplar": "refine", "exemplar_window": 2.0, "max_flow": 4.0,
           "nn_window": 3, "validation": 0.1, "lambda_l1": 0.0, "lambda_nn": 100.0, "lambda_coarse": 100.0, "lambda_choice": 20.0,
-          "exemplar_candidates": 3}
-DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0, "validation": 0.0}
+          "exemplar_candidates": 3, "lambda_flow": 1.0}
+DRAWING = {"exemplar": None, "lambda_l1": 100.0, "lambda_nn": 0.0, "lambda_coarse": 0.0, "validation": 0.0,
+           "lambda_flow": 0.0}
 CHANGES = {"drawing": dict(DRAWING, lambda_choice=0.0), "l1-only": dict(DRAWING, lambda_gan=0.0, lambda_fm=0.0, lambda_choice=0.0),
            "input": dict(DRAWING, exemplar="input", lambda_choice=0.0), "refine": {},
            "refine-free-choice": {"lambda_choice": 0.0},
            "refine-last": {"validation": 0.0}, "refine-closest": {"exemplar_candidates": 1},
-           "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0}, "refine-flow": {"lambda_flow": 1.0}}
+           "refine-no-gan": {"lambda_gan": 0.0, "lambda_fm": 0.0, "lambda_flow": 0.0},
+           "refine-free-flow": {"lambda_flow": 0.0}}
 
 
 class WarpAlone(Generator):
