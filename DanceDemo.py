@@ -36,7 +36,8 @@ from VideoSkeleton import VideoSkeleton
 DEFAULT_SOURCE = "data/demo_source.mp4"
 DEFAULT_TARGET = "data/demo_target.mp4"
 class RunStats:
-    """What a run did: frames shown and dropped, wall time, and for each shown frame its
+    """What a run did: frames shown and dropped, wall time from the first frame's capture (what
+    comes before it, loading and a file's survey, is startup), and for each shown frame its
     camera-to-screen latency (capture to composed panel)."""
 
     def __init__(self):
@@ -48,6 +49,8 @@ class RunStats:
 
     def panel_ready(self, captured_at, has_person):
         now = time.perf_counter()
+        if self.shown == 0:
+            self.start = captured_at
         self.shown += 1
         self.missing += not has_person
         self.latencies.append(now - captured_at)

@@ -6,6 +6,7 @@ import time
 from collections import namedtuple
 
 import cv2
+import numpy as np
 
 from cli import UserError
 from video_io import open_video, video_fps
@@ -19,6 +20,7 @@ class VideoFrames:
     live = False
 
     def __init__(self, path):
+        self.path = path
         self.cap = open_video(path)
         self.fps = video_fps(self.cap)
         self.total = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -32,6 +34,19 @@ class VideoFrames:
                 return
             self.captured += 1
             yield Captured(frame, time.perf_counter(), self.captured - 1)
+
+    def spread(self, count):
+        """Up to `count` frames spread evenly over the whole file, read by a capture of their own
+        (the frames this one yields are untouched); a frame that cannot be sought is skipped."""
+        cap = open_video(self.path)
+        try:
+            for index in np.unique(np.linspace(0, max(self.total - 1, 0), count).round().astype(int)):
+                cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+                ok, frame = cap.read()
+                if ok:
+                    yield frame
+        finally:
+            cap.release()
 
     def waiting(self):
         """Whether the next frame is already there (in a file, always)."""

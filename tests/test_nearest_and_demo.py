@@ -98,6 +98,37 @@ def test_retargeting_keeps_foreshortening_relative_to_the_source():
     np.testing.assert_allclose(bone_lengths(out.landmarks[:, :2])[6:8], full[6:8] * 0.5, rtol=0.02)
 
 
+def test_a_surveyed_source_has_its_proportions_from_the_first_frame():
+    """Learnt from its past alone, a source's first frame is its own reference: arms seen at half
+    their length (foreshortened) come out at the target's full length. Primed with a survey of the
+    file, the first frame already has the source's full-length arms to be compared with."""
+    target = target_video()
+    short = source_skeleton(1.0, arm_factor=0.5)
+    full = bone_lengths(Retargeter(target)(source_skeleton(1.0), (400, 600)).landmarks[:, :2])
+    alone = bone_lengths(Retargeter(target)(short, (400, 600)).landmarks[:, :2])
+    np.testing.assert_allclose(alone[6:8], full[6:8], rtol=0.02)
+    primed = Retargeter(target)
+    primed.prime([(source_skeleton(1.0), (400, 600))] * 10)
+    np.testing.assert_allclose(bone_lengths(primed(short, (400, 600)).landmarks[:, :2])[6:8], full[6:8] * 0.5,
+                               rtol=0.02)
+    primed.reset()
+    np.testing.assert_allclose(bone_lengths(primed(short, (400, 600)).landmarks[:, :2])[6:8], full[6:8], rtol=0.02)
+
+
+def test_a_file_is_surveyed_over_its_whole_length(tmp_path):
+    """The survey reads frames spread from the first to the last, with a capture of its own: the
+    transfer's frames still start at the first."""
+    from conftest import write_clip
+    from frame_sources import VideoFrames
+
+    path = write_clip(tmp_path / "ramp.mp4", [np.full((64, 64, 3), 10 * i, np.uint8) for i in range(25)])
+    frames = VideoFrames(path)
+    levels = [int(np.median(f)) for f in frames.spread(5)]
+    assert np.all(np.abs(np.array(levels) - 10 * np.array([0, 6, 12, 18, 24])) <= 4), levels  # a frame is 10
+    assert int(np.median(next(iter(frames)).frame)) <= 2
+    frames.close()
+
+
 def frames_in(path):
     cap = cv2.VideoCapture(path)
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -228,6 +259,15 @@ def test_the_demo_puts_the_target_in_its_scene_and_follows_the_source(karate_cli
     x0, y0, side = boxes[0.0]
     assert x0 - 2 <= xs.min() and xs.max() <= x0 + side + 2  # ...inside their box, nowhere else
     assert y0 - 2 <= ys.min() and ys.max() <= y0 + side + 2
+    # learnt from its past alone, a first frame is the middle of the source's range: the target
+    # stands at its own middle; primed with a survey of the source, the first frame is known to
+    # be on the source's right
+    for primed in (False, True):
+        scene.reset()
+        if primed:
+            scene.prime([(source_at(dx), frame_shape) for dx in np.linspace(-0.15, 0.15, 9)])
+        boxes[primed] = scene.place(source_at(0.15), frame_shape, retarget(source_at(0.15), frame_shape))
+    assert boxes[True][0] > boxes[False][0] + 20
 
 
 def test_a_scene_rendered_at_the_panel_height_is_the_full_scene_shrunk(karate_clip, taichi_clip):
