@@ -129,6 +129,22 @@ def test_a_file_is_surveyed_over_its_whole_length(tmp_path):
     frames.close()
 
 
+def test_a_file_source_is_surveyed_and_a_live_one_is_not(karate_clip, taichi_clip, monkeypatch):
+    """The transfer primes the retargeting with frames spread over a file; a camera (or a file
+    played as one) has nothing to survey and is learnt as it plays."""
+    import transfer
+    from frame_sources import open_frames
+    from VideoSkeleton import VideoSkeleton
+
+    surveyed = []
+    monkeypatch.setattr(Retargeter, "prime", lambda self, survey: surveyed.append(len(survey)))
+    target = VideoSkeleton(taichi_clip, verbose=False)
+    for live in (False, True):
+        steps = list(transfer.transfer(open_frames(karate_clip, live=live), target, GenNearest(target), limit=3))
+        assert len(steps) >= 1
+    assert surveyed[0] >= 30 and surveyed[1] == 0, surveyed  # the clip: 40 frames, a person in nearly all
+
+
 def frames_in(path):
     cap = cv2.VideoCapture(path)
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
