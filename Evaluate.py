@@ -36,7 +36,7 @@ from metrics import flicker, mean_of, person_masks, pose_scores, psnr, real_floo
 from report import contact_sheet, fmt, markdown_table, table
 from retarget import make_scene
 from Skeleton import Skeleton, body_height, torso_centre
-from transfer import transfer
+from transfer import survey_file, transfer
 from video_io import open_video, video_fps
 from VideoSkeleton import VideoSkeleton
 
@@ -176,6 +176,7 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
     limit = min(frames, max_frames) if max_frames else frames
     truth_items, mask_of, truth_frames, scene_results = [], {}, [], {}
     scene = make_scene(video_ske)
+    surveyed = survey_file(source)  # the same source for every generator: surveyed once
     if truth:
         truth_items = truth_crops(video_ske, truth, limit)
         truth_frames = read_frames_scaled(truth, limit, SCENE_HEIGHT)
@@ -194,7 +195,7 @@ def evaluate_transfer(video_ske, gen_types, source, truth, max_frames):
         first = log is None
         if first:  # the retargeted poses are the same for every generator: scored once
             log = CoverageLog(Coverage(video_ske), video_fps_of(source))
-        for k, step in enumerate(transfer(source, video_ske, gen, limit, scene=scene)):
+        for k, step in enumerate(transfer(source, video_ske, gen, limit, scene=scene, surveyed=surveyed)):
             ske, target_ske, image, scene_image = step.ske, step.target_ske, step.crop, step.scene_image
             seen.append(ske)
             if first:

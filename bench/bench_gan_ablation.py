@@ -59,7 +59,7 @@ from report import fmt  # noqa: E402
 from retarget import make_scene  # noqa: E402
 from target_data import TargetData  # noqa: E402
 from training import PoseValidation, fit, snapshot_path, validation_split  # noqa: E402
-from transfer import transfer  # noqa: E402
+from transfer import survey_file, transfer  # noqa: E402
 from VideoSkeleton import VideoSkeleton  # noqa: E402
 from pose_warp import warp_person  # noqa: E402
 
@@ -126,12 +126,12 @@ def held_out_scores(gen, vs, held, real, masks, backgrounds):
             None if native is None else score(native, skeletons, None, real=real, masks=masks))
 
 
-def transfer_scores(gen, vs, source, scene):
+def transfer_scores(gen, vs, source, scene, surveyed):
     """Pose error (mean and median), detection, PCK of the whole pipeline on `source` against the
     retargeted skeletons. The median beside the mean: a few frames read mirrored (poses the target
     never made) swing the mean by 0.01-0.02 between two runs of one recipe."""
     generated, skeletons = [], []
-    for step in transfer(source, vs, gen, scene=scene):
+    for step in transfer(source, vs, gen, scene=scene, surveyed=surveyed):
         if step.crop is not None:
             generated.append(step.crop)
             skeletons.append(step.target_ske)
@@ -179,6 +179,7 @@ def main():
     masks = person_masks(real)
     backgrounds = [plates.crop(i, vs.crop_boxes[i], vs.crop_size) for i in held]
     scene = make_scene(vs) if args.transfer else None
+    surveyed = survey_file(args.transfer) if args.transfer else None  # one survey for every variant
     keep_at = [float(m) for m in args.keep_at.split(",") if m]
     window = vs.cached_frames_in(RECIPE["exemplar_window"])
     print(f"{device_name(device)}; {args.minutes} min of {torch.get_num_threads()} threads' CPU time per variant; {len(train)} training frames, {len(held)} "
@@ -187,7 +188,7 @@ def main():
 
     def report(name, gen):
         result, native = held_out_scores(gen, vs, held, real, masks, backgrounds)
-        moved = transfer_scores(gen, vs, args.transfer, scene) if args.transfer else None
+        moved = transfer_scores(gen, vs, args.transfer, scene, surveyed) if args.transfer else None
         rows[name] = {"held_out": result, "native": native, "transfer": moved}
         print(line(name, result, native, moved), flush=True)
         if args.out:  # after every row: a run cut short keeps what it scored

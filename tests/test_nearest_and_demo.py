@@ -145,6 +145,37 @@ def test_a_file_source_is_surveyed_and_a_live_one_is_not(karate_clip, taichi_cli
     assert surveyed[0] >= 30 and surveyed[1] == 0, surveyed  # the clip: 40 frames, a person in nearly all
 
 
+def test_a_survey_made_once_serves_every_run_and_a_failed_one_closes_the_source(karate_clip, taichi_clip, monkeypatch):
+    """Evaluate runs every generator over one source: the survey handed in is used as it is (the
+    file is not read again for it). A survey that fails still closes the source it was reading."""
+    import transfer
+    from frame_sources import open_frames
+    from VideoSkeleton import VideoSkeleton
+
+    target = VideoSkeleton(taichi_clip, verbose=False)
+    once = transfer.survey_file(karate_clip)
+    assert len(once) >= 30
+    primed = []
+    monkeypatch.setattr(Retargeter, "prime", lambda self, survey: primed.append(survey))
+    frames = open_frames(karate_clip)
+    monkeypatch.setattr(frames, "spread", lambda count: pytest.fail("surveyed again"))
+    assert len(list(transfer.transfer(frames, target, GenNearest(target), limit=2, surveyed=once))) == 2
+    assert primed == [once]
+
+    frames = open_frames(karate_clip)
+    closed = []
+    real_close = frames.close
+    monkeypatch.setattr(frames, "close", lambda: closed.append(True) or real_close())
+
+    def broken(count):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(frames, "spread", broken)
+    with pytest.raises(OSError):
+        next(transfer.transfer(frames, target, GenNearest(target)))
+    assert closed == [True]
+
+
 def frames_in(path):
     cap = cv2.VideoCapture(path)
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
