@@ -36,11 +36,14 @@ A `steady` search (the exemplar search) picks for a steadied track of the querie
 knees in wide stances otherwise send it to another exemplar and back. The warped exemplar alone
 on taichi2's held-out frames: pose error 0.0333 -> 0.0292, PCK 0.845 -> 0.854; the shipped
 target's held-out PSNR is unchanged (33.03 -> 33.00 dB).
+A search over some `joints` only (with the missing-part term over some `parts`) picks the
+exemplar of part of the body: the legs come from the training frame whose hips, knees and ankles
+fit best (network_generator.LEGS_OWN_EXEMPLAR).
 """
 import numpy as np
 
 from pose_filter import PoseFilter
-from pose_warp import seen_parts
+from pose_warp import LEG_PARTS, PART_NAMES, seen_parts
 from Skeleton import FACE_POINTS, L_HIP, L_SHOULDER, NOSE, R_HIP, R_SHOULDER, REDUCED_JOINTS, normalize_reduced
 
 ORDER_WEIGHT = 0.15   # torso lengths of distance per unit of shoulder/hip order difference (in torso lengths)
@@ -51,6 +54,8 @@ FACE_WEIGHT = 0.2     # per unit of difference in the face points' mean visibili
 TEMPORAL_RELATIVE_SLACK = 0.15
 TEMPORAL_ABSOLUTE_SLACK = 0.03
 MISSING_PART_WEIGHT = 0.05  # per part the query shows and the candidate's MediaPipe barely sees (for_warp)
+LEG_JOINTS = (7, 8, 9, 10, 11, 12)  # of the 13 reduced joints: the hips, knees and ankles
+LEG_PART_MASK = np.array([name in LEG_PARTS for name in PART_NAMES])
 EXEMPLAR_WINDOW_SECONDS = 2.0  # a training frame's exemplar comes from at least this far away in time
 
 
@@ -82,10 +87,12 @@ class PoseIndex:
     `landmarks`: (N, 33, 4) in crop coordinates; `frame_numbers`: each one's frame in the video
     (temporal mode follows the video), `frame_step`: the video frames between two cached ones;
     `for_warp`: the search picks exemplars to warp (the missing-part term); `steady`: it picks for
-    the steadied track of the queries."""
+    the steadied track of the queries; `joints` (of the 13 reduced ones) and `parts` (a bool per
+    pose_warp part): what is compared, when the search picks the exemplar of part of the body
+    (default all; poses are still normalised by the whole torso)."""
 
     def __init__(self, landmarks, frame_numbers, frame_step=1, temporal=False, hold=False, for_warp=False,
-                 steady=False, hold_first=False):
+                 steady=False, hold_first=False, joints=None, parts=None):
         landmarks = np.asarray(landmarks, np.float32)
         if len(landmarks) == 0:
             raise ValueError("a pose search needs at least one frame")
@@ -99,6 +106,8 @@ class PoseIndex:
         self.seen = seen_parts(landmarks) if for_warp else None
         self.steadier = PoseFilter() if steady else None
         self.last_pick = None
+        self.joints = slice(None) if joints is None else list(joints)
+        self.parts = np.ones(len(PART_NAMES), bool) if parts is None else np.asarray(parts, bool)
 
     def __len__(self):
         return len(self.poses)
@@ -115,7 +124,7 @@ class PoseIndex:
         (33 x 4) to every indexed frame."""
         landmarks = np.asarray(landmarks, np.float32)[None]
         query = normalize_reduced(landmarks[:, REDUCED_JOINTS, :2].reshape(1, 26)).reshape(13, 2)
-        difference = self.poses - query
+        difference = (self.poses - query)[:, self.joints]
         joints = np.sqrt(np.einsum("njc,njc->nj", difference, difference)).mean(axis=1)
         d = joints + np.abs(self.facing - facing(landmarks)) @ FACING_WEIGHTS
         return d if self.seen is None else d + self.missing_parts(seen_parts(landmarks[0]))
@@ -123,7 +132,7 @@ class PoseIndex:
     def missing_parts(self, shown):
         """The cost of the parts in `shown` (parts bool) that each indexed frame barely sees
         (for_warp searches only)."""
-        return MISSING_PART_WEIGHT * (shown & ~self.seen).sum(axis=1)
+        return MISSING_PART_WEIGHT * (shown & ~self.seen & self.parts).sum(axis=1)
 
     def pick(self, landmarks):
         """(position among the indexed frames, distance) of the frame chosen for `landmarks`."""
@@ -168,8 +177,9 @@ class PoseIndex:
         return picks
 
 
-def index_of(video_ske, indices=None, temporal=False, hold=False, for_warp=False, steady=False, hold_first=False):
+def index_of(video_ske, indices=None, temporal=False, hold=False, for_warp=False, steady=False, hold_first=False,
+             joints=None, parts=None):
     """The PoseIndex of a VideoSkeleton's cached frames `indices` (default all)."""
     indices = np.arange(video_ske.ske_count()) if indices is None else np.asarray(indices)
     return PoseIndex(video_ske.landmarks[indices], [video_ske.frame_index(i) for i in indices],
-                     video_ske.settings["frame_mod"], temporal, hold, for_warp, steady, hold_first)
+                     video_ske.settings["frame_mod"], temporal, hold, for_warp, steady, hold_first, joints, parts)

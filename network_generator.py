@@ -30,11 +30,11 @@ from checkpoints import load_checkpoint, load_weights, model_path, save_checkpoi
 from cli import UserError
 from coverage import Coverage
 from devices import cpu_inference_dtype, select_device
-from exemplars import index_of
+from exemplars import LEG_JOINTS, LEG_PART_MASK, index_of
 from generator_api import Generator, Layers
 from geometry import resize
 from Skeleton import normalize_reduced
-from pose_warp import exemplar_parts, remap_person, shown_box, source_positions, warp_maps
+from pose_warp import BODY_PARTS, LEG_PARTS, exemplar_parts, remap_person, shown_box, source_positions, warp_maps
 
 EXEMPLAR_MODES = ("input", "refine")
 # In use, where the target's training frames cover the pose (coverage.py's threshold), the
@@ -54,11 +54,24 @@ EXEMPLAR_MODES = ("input", "refine")
 # a shorter flow, and still gains from the rule (taichi2, one 20-min run: pose error 0.0331 with
 # the whole flow, 0.0302 so).
 INFERENCE_FLOW_SCALE = 0.5
+# In use, the legs are warped from an exemplar of their own: the training frame whose hips, knees
+# and ankles fit the pose best (a search over those joints that follows the target video while it
+# fits and else holds its pick), the rest of the person from the body's exemplar. A frame that
+# fits the arms and torso rarely fits the legs too. The network was trained on one exemplar per
+# frame and takes the two-frame warp as it is. Measured with a 20-min taichi2 checkpoint (seed 1,
+# 2026-12-08; held-out frames at 128 px, then the karate1 transfer's pose error / PCK), one
+# exemplar -> the legs' own: pose error 0.0278 -> 0.0275, PCK 0.861 -> 0.867, PSNR 25.36 -> 25.40,
+# person 18.41 -> 18.43, flicker 0.92 -> 0.96; transfer 0.0527 / 0.733 -> 0.0314 / 0.838. The
+# legs' pick held first (as the body's is) gave 0.0286 / 0.858 and 0.0310 / 0.839; picked afresh
+# every frame, 0.0290 / 0.859 and 0.0333 / 0.822.
+LEGS_OWN_EXEMPLAR = True
 
 # The exemplar of a pose: its cached frame, where the warped person's pixels come from in it
 # (warp.warp_maps at the network's size), and its warped person and alpha at that size.
-# `covered`: whether the training frames cover the pose (the flow is shortened there).
-Exemplar = namedtuple("Exemplar", "frame maps image alpha covered", defaults=(True,))
+# `covered`: whether the training frames cover the pose (the flow is shortened there); `legs`: the
+# (cached frame, maps) the legs are warped from when they have an exemplar of their own, else None
+# (`maps` then holds the rest of the person).
+Exemplar = namedtuple("Exemplar", "frame maps image alpha covered legs", defaults=(True, None))
 # A batch of network outputs, read: person (N x 3 x S x S, -1..1), its soft mask (N x 1, 0..1, or
 # None), and for "refine" the flow (N x 2, pixels at S), the choice of the exemplar (N x 1, 0..1)
 # and the synthesised pixels (N x 3).
@@ -152,8 +165,10 @@ class NetworkGenerator(Generator):
         self.exemplar_search = None  # over the training frames, made at first use
         self.covering_search, self.covered_distance = None, None  # the same frames' plain pose search, and coverage's threshold
         self.frames_per_second = None  # the rate of the sequence being generated (reset)
-        # the last exemplar read: (cached frame, crop reduced, mask) and (cached frame, crop at full size)
-        self.exemplar_pictures, self.native_exemplar = None, None
+        self.legs_search = None  # the legs' own exemplar search (LEGS_OWN_EXEMPLAR), made with exemplar_search
+        # the exemplars in use, read once while held: {cached frame: (crop reduced, mask, parts)} and
+        # {cached frame: crop at full size}
+        self.exemplar_pictures, self.native_exemplar = {}, {}
         self.world_size = world_size
         # oneDNN's CPU convolutions run ~30% faster on channels-last tensors (bench_train.py);
         # build() puts its networks in this layout, train_step() its batches
@@ -183,8 +198,9 @@ class NetworkGenerator(Generator):
 
     def reset(self, frames_per_second=None):
         self.frames_per_second = frames_per_second
-        if self.exemplar_search is not None:
-            self.exemplar_search.reset(frames_per_second)
+        for search in (self.exemplar_search, self.legs_search):
+            if search is not None:
+                search.reset(frames_per_second)
 
     # --- inputs ---------------------------------------------------------------------------------
     def image_input(self, batch):
@@ -214,7 +230,8 @@ class NetworkGenerator(Generator):
 
     def exemplar_for(self, ske):
         """The Exemplar of pose `ske`: the closest training frame (facing-aware, temporal, held
-        while it fits, picked for the steadied track of the poses: exemplars.py)."""
+        while it fits, picked for the steadied track of the poses: exemplars.py), and the legs'
+        own (LEGS_OWN_EXEMPLAR)."""
         if self.exemplar_search is None:
             self.exemplar_frames = self.training_frames()
             # a network trained on exemplars like held ones (TargetData's candidates) holds its exemplar first
@@ -222,19 +239,40 @@ class NetworkGenerator(Generator):
             self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True,
                                             steady=True, hold_first=held_first)
             self.exemplar_search.reset(self.frames_per_second)
+            # the legs follow the target video while it fits them, and are held when it does not
+            self.legs_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True,
+                                        steady=True, joints=LEG_JOINTS, parts=LEG_PART_MASK) if LEGS_OWN_EXEMPLAR else None
+            if self.legs_search is not None:
+                self.legs_search.reset(self.frames_per_second)
             self.covering_search = index_of(self.video_ske, self.exemplar_frames)
             if self.covered_distance is None:
                 self.covered_distance = Coverage(self.video_ske).threshold
         i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
-        if self.exemplar_pictures is None or self.exemplar_pictures[0] != i:  # a held exemplar is read and cut once
-            mask = self.video_ske.read_mask(i)
-            self.exemplar_pictures = (i, self.video_ske.read_image(i, at_least=self.size), mask,
-                                      exemplar_parts(mask, self.video_ske.landmarks[i], self.size))
-        _, picture, mask, parts = self.exemplar_pictures
-        maps = warp_maps(mask, self.video_ske.landmarks[i], ske.landmarks, self.size, parts=parts)
-        image = remap_person(picture, maps[0], maps[1], maps[3], self.size)
+        j = i if self.legs_search is None else int(self.exemplar_frames[self.legs_search.pick(ske.landmarks)[0]])
+        cuts = {(i, None)} if j == i else {(i, BODY_PARTS), (j, LEG_PARTS)}
+        self.exemplar_pictures = {cut: self.exemplar_pictures.get(cut) or self.cut_exemplar(*cut) for cut in cuts}
         covered = float(self.covering_search.distances(ske.landmarks).min()) <= self.covered_distance
-        return Exemplar(i, maps, image, maps[2], covered)
+        if j == i:
+            picture, mask, parts = self.exemplar_pictures[(i, None)]
+            maps = warp_maps(mask, self.video_ske.landmarks[i], ske.landmarks, self.size, parts=parts)
+            return Exemplar(i, maps, remap_person(picture, maps[0], maps[1], maps[3], self.size), maps[2], covered)
+        (picture, mask, parts), (legs_picture, legs_mask, legs_parts) = (self.exemplar_pictures[(i, BODY_PARTS)],
+                                                                         self.exemplar_pictures[(j, LEG_PARTS)])
+        maps = warp_maps(mask, self.video_ske.landmarks[i], ske.landmarks, self.size, parts=parts)
+        legs = warp_maps(legs_mask, self.video_ske.landmarks[j], ske.landmarks, self.size, parts=legs_parts)
+        body_over, legs_over = maps[3][..., None], legs[3][..., None]
+        both = body_over + legs_over
+        image = (remap_person(picture, maps[0], maps[1], maps[3], self.size) * body_over
+                 + remap_person(legs_picture, legs[0], legs[1], legs[3], self.size) * legs_over)
+        image = np.divide(image, both, out=np.zeros_like(image), where=both > 1e-6)
+        return Exemplar(i, maps, image.round().astype(np.uint8), np.clip(maps[2] + legs[2], 0, 1), covered, (j, legs))
+
+    def cut_exemplar(self, i, names=None):
+        """(crop at the network's size at least, person mask, its parts `names` cut; default all)
+        of cached frame `i`."""
+        mask = self.video_ske.read_mask(i)
+        return (self.video_ske.read_image(i, at_least=self.size), mask,
+                exemplar_parts(mask, self.video_ske.landmarks[i], self.size, names))
 
     def sample_of(self, ske, background=None, exemplar=None):
         """A batch of one for pose `ske` (and the plate crop behind it, the warped exemplar), as
@@ -333,22 +371,32 @@ class NetworkGenerator(Generator):
         exemplar is fetched only inside the box where its parts show: the person covers a third
         to a half of the crop. `person` is uint8 BGR; `flow` and `choice` are HxWxC arrays and
         `synth` the synthesised pixels as the network gave them (tensor 3xHxW, RGB, -1..1)."""
-        if self.native_exemplar is None or self.native_exemplar[0] != exemplar.frame:  # a held exemplar is read once
-            self.native_exemplar = (exemplar.frame, self.video_ske.read_image(exemplar.frame))
-        image = self.native_exemplar[1]
-        size = min(size, image.shape[0])
+        sources = [(exemplar.frame, exemplar.maps)] + ([exemplar.legs] if exemplar.legs is not None else [])
+        self.native_exemplar = {frame: self.native_exemplar.get(frame) if frame in self.native_exemplar
+                                else self.video_ske.read_image(frame) for frame, _ in sources}  # a held exemplar is read once
+        size = min([size] + [image.shape[0] for image in self.native_exemplar.values()])
         if size <= self.size:
             return None
-        from_x, from_y, _, over, _ = exemplar.maps
         own = resize(person.astype(np.float32), size)
+        over = np.maximum.reduce([maps[3] for _, maps in sources])
         box = shown_box(over, size, self.config["max_flow"] * over.shape[0] / self.size + 2)
         if box is not None:
             x0, y0, x1, y1 = box
             flow = resize(np.ascontiguousarray(flow), size, mask=True)[y0:y1, x0:x1] * (size / self.size)
-            source_x, source_y, shown = source_positions(from_x, from_y, over, size, flow, box)
-            side = image.shape[0]
-            moved = cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            fetched, shows = [], []
+            for frame, (from_x, from_y, _, part_over, _) in sources:
+                source_x, source_y, shown = source_positions(from_x, from_y, part_over, size, flow, box)
+                image = self.native_exemplar[frame]
+                side = image.shape[0]
+                fetched.append(cv2.remap(image, source_x * side - 0.5, source_y * side - 0.5, cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REPLICATE).astype(np.float32))
+                shows.append(shown)
+            moved, shown = fetched[0], shows[0]
+            if len(sources) == 2:  # the body's and the legs' pixels, each as much as it shows
+                shown = shows[0] + shows[1]
+                moved = np.divide(fetched[0] * shows[0][..., None] + fetched[1] * shows[1][..., None], shown[..., None],
+                                  out=np.zeros_like(moved), where=shown[..., None] > 1e-6)
+                shown = np.clip(shown, 0, 1)
             painted = resize(tensor_to_bgr(synth).astype(np.float32), size)[y0:y1, x0:x1]
             chosen = resize(np.ascontiguousarray(choice[:, :, 0]), size, mask=True)[y0:y1, x0:x1]
             refined = cv2.blendLinear(moved, np.ascontiguousarray(painted), chosen, 1 - chosen)

@@ -56,6 +56,8 @@ PARTS = {
     "right foot": ("limb", (R_ANKLE, R_HEEL, R_TOE)),
 }
 PART_NAMES = list(PARTS)
+LEG_PARTS = ("left thigh", "left shin", "left foot", "right thigh", "right shin", "right foot")
+BODY_PARTS = tuple(name for name in PART_NAMES if name not in LEG_PARTS)
 
 ASSIGN_SIZE = 48         # the soft assignment is computed at this size and resized (it is smooth)
 MAP_SIZE = 128           # the parts are laid out at most at this size; their pixels are fetched at any
@@ -248,10 +250,11 @@ def _pixel_matrix(t, size):
     return np.hstack([linear, (t[:, 2] * size + 0.5 * linear.sum(axis=1) - 0.5)[:, None]])
 
 
-def exemplar_parts(mask, source, size=MAP_SIZE):
+def exemplar_parts(mask, source, size=MAP_SIZE, names=None):
     """The exemplar's parts at `size` px, cut once for any query pose (an ExemplarParts): each
     part's box (where its pixels are) and its premultiplied alpha there, the person `mask` times
-    the part's share of each pixel (its soft assignment, upsampled as a resize would)."""
+    the part's share of each pixel (its soft assignment, upsampled as a resize would). `names`:
+    only those parts (default all)."""
     mask = resize(np.asarray(mask, np.float32), size, mask=True)
     low = part_weights(np.asarray(source, np.float64))
     support = low * resize(mask, ASSIGN_SIZE, mask=True)[None] > 1 / 255  # at the assignment's size
@@ -259,7 +262,7 @@ def exemplar_parts(mask, source, size=MAP_SIZE):
     step = size / ASSIGN_SIZE
     boxes, alphas = {}, {}
     for k, name in enumerate(PART_NAMES):
-        if not rows[k].any():
+        if not rows[k].any() or (names is not None and name not in names):
             continue
         ys, xs = np.flatnonzero(rows[k])[[0, -1]], np.flatnonzero(columns[k])[[0, -1]]
         sx0, sy0 = max(0, int((xs[0] - 1) * step)), max(0, int((ys[0] - 1) * step))

@@ -524,3 +524,59 @@ def test_training_with_validation_keeps_the_best_epoch_and_never_copies_a_valida
     assert 0 <= pck <= 1 and error > 0
     assert len(picked) == len(validation) and not set(picked) & set(validation.tolist())
     assert list(gen.held_out_indices) == [] and gen.exemplar_search is None  # as it was: all frames are exemplars again
+
+
+class ArmsOrLegs(PlatedPoses):
+    """Frames that each fit the query pose's arms or its legs, never both: frame 0 has its arms
+    (legs wide apart), frame 1 its legs (arms raised), the rest neither. Each frame is figure()'s
+    drawing of its pose, dimmed by its own factor, so a warped pixel tells which frame it came from."""
+
+    query = standing_skeleton(arm_angle=0.5, leg_spread=0.05)
+    dimming = [1.0, 0.6, 0.8, 0.8, 0.8, 0.8]
+
+    def __init__(self, size=128):
+        super().__init__(6, size)
+        self.ske = [standing_skeleton(0.5, 0.15), standing_skeleton(2.2, 0.05)] + [
+            standing_skeleton(1.6 + 0.2 * k, 0.2) for k in range(4)]
+        self.landmarks = np.stack([s.landmarks for s in self.ske])
+
+    def read_image(self, i, at_least=None):
+        return (figure(self.ske[i], self.size)[0] * self.dimming[i]).round().astype(np.uint8)
+
+    def read_mask(self, i):
+        return figure(self.ske[i], self.size)[1]
+
+
+def test_the_legs_come_from_the_frame_whose_legs_fit_and_the_arms_from_the_one_whose_arms_do(tmp_path, monkeypatch):
+    import network_generator
+    from exemplars import LEG_JOINTS, LEG_PART_MASK
+    from GenGAN import GenGAN
+
+    video = ArmsOrLegs()
+    query = video.query
+    everything = PoseIndex(video.landmarks, np.arange(6))
+    legs = PoseIndex(video.landmarks, np.arange(6), joints=LEG_JOINTS, parts=LEG_PART_MASK)
+    assert everything.pick(query.landmarks)[0] == 0 and legs.pick(query.landmarks)[0] == 1
+
+    gen = GenGAN(video, load_from_file=False, config=dict(REFINE, size=64), path=str(tmp_path / "g.pt"),
+                 device=torch.device("cpu"))
+    gen.held_out_indices = []
+    exemplar = gen.exemplar_for(query)
+    assert exemplar.frame == 0 and exemplar.legs[0] == 1
+    size = 64
+    for name, frame in (("left shin", 1), ("left thigh", 1), ("left upper arm", 0), ("left lower arm", 0)):
+        colour = np.array(COLOURS[name]) * video.dimming[frame]
+        found = pixels_of(exemplar.image * (exemplar.alpha[:, :, None] > 0.5), colour, tolerance=20)
+        assert len(found) > 5, name
+        a, b = LIMBS[name]
+        assert np.median(segment_distance(found, *(query.landmarks[[a, b], :2] * size))) < 3, name
+        other = np.array(COLOURS[name]) * video.dimming[1 - frame]  # not the other frame's pixels
+        assert len(pixels_of(exemplar.image * (exemplar.alpha[:, :, None] > 0.5), other, tolerance=20)) < len(found) / 4, name
+    sharp = gen.layers(query, np.full((64, 64, 3), 120, np.uint8)).sharper(128)  # both frames fetched at 128 px
+    assert sharp.person.shape == (128, 128, 3) and sharp.alpha.shape == (128, 128)
+
+    monkeypatch.setattr(network_generator, "LEGS_OWN_EXEMPLAR", False)
+    alone = GenGAN(video, load_from_file=False, config=dict(REFINE, size=64), path=str(tmp_path / "h.pt"),
+                   device=torch.device("cpu"))
+    alone.held_out_indices = []
+    assert alone.exemplar_for(query).legs is None
