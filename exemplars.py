@@ -134,13 +134,17 @@ class PoseIndex:
         (for_warp searches only)."""
         return MISSING_PART_WEIGHT * (shown & ~self.seen & self.parts).sum(axis=1)
 
-    def pick(self, landmarks):
-        """(position among the indexed frames, distance) of the frame chosen for `landmarks`."""
+    def pick(self, landmarks, prefer=None):
+        """(position among the indexed frames, distance) of the frame chosen for `landmarks`;
+        `prefer`: a position taken whenever it fits nearly as well as the best (the body's
+        exemplar, for the legs' search: one frame where one fits)."""
         if self.steadier is not None:
             landmarks = self.steadier(landmarks)
         d = self.distances(landmarks)
         best = int(np.argmin(d))
-        if self.temporal and self.last_pick is not None:
+        if prefer is not None and d[prefer] <= fits_as_well(d[best]):
+            best = prefer
+        elif self.temporal and self.last_pick is not None:
             fits = fits_as_well(d[best])
             following = self.last_pick + 1
             if self.hold_first and d[self.last_pick] <= fits:

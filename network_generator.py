@@ -54,16 +54,18 @@ EXEMPLAR_MODES = ("input", "refine")
 # a shorter flow, and still gains from the rule (taichi2, one 20-min run: pose error 0.0331 with
 # the whole flow, 0.0302 so).
 INFERENCE_FLOW_SCALE = 0.5
-# In use, the legs are warped from an exemplar of their own: the training frame whose hips, knees
-# and ankles fit the pose best (a search over those joints that follows the target video while it
-# fits and else holds its pick), the rest of the person from the body's exemplar. A frame that
-# fits the arms and torso rarely fits the legs too. The network was trained on one exemplar per
-# frame and takes the two-frame warp as it is. Measured with a 20-min taichi2 checkpoint (seed 1,
-# 2026-12-08; held-out frames at 128 px, then the karate1 transfer's pose error / PCK), one
-# exemplar -> the legs' own: pose error 0.0278 -> 0.0275, PCK 0.861 -> 0.867, PSNR 25.36 -> 25.40,
-# person 18.41 -> 18.43, flicker 0.92 -> 0.96; transfer 0.0527 / 0.733 -> 0.0314 / 0.838. The
-# legs' pick held first (as the body's is) gave 0.0286 / 0.858 and 0.0310 / 0.839; picked afresh
-# every frame, 0.0290 / 0.859 and 0.0333 / 0.822.
+# In use, the legs are warped from an exemplar of their own where the body's exemplar does not fit
+# them: the training frame whose hips, knees and ankles fit the pose best (a search over those
+# joints that keeps the body's frame wherever it fits nearly as well, else follows the target
+# video while it fits and holds its pick when it does not), the rest of the person from the
+# body's exemplar. A frame that fits the arms and torso often does not fit the legs too. The
+# network was trained on one exemplar per frame and takes the two-frame warp as it is. Measured
+# with a 20-min taichi2 checkpoint (seed 1, 2026-12-08; held-out frames at 128 px, then the
+# karate1 transfer's pose error / PCK), one exemplar -> this: PSNR 25.36 -> 25.34, person 18.41 ->
+# 18.38, pose error 0.0278 -> 0.0286, PCK 0.861 -> 0.862, flicker 0.92 -> 0.96; transfer 0.0527 /
+# 0.733 -> 0.0325 / 0.828. Always the legs' own pick: 0.0275 / 0.867 held out and 0.0314 / 0.838,
+# but two warps on every frame (live on taichi2: 24% of the frames dropped against 0.3%); keeping
+# the body's frame where it fits costs nothing measurable (bench_generate: 13.58 against 13.53 ms).
 LEGS_OWN_EXEMPLAR = True
 
 # The exemplar of a pose: its cached frame, where the warped person's pixels come from in it
@@ -239,7 +241,8 @@ class NetworkGenerator(Generator):
             self.exemplar_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True,
                                             steady=True, hold_first=held_first)
             self.exemplar_search.reset(self.frames_per_second)
-            # the legs follow the target video while it fits them, and are held when it does not
+            # the legs keep the body's exemplar where it fits them, else follow the target video
+            # while it fits them, and are held when it does not
             self.legs_search = index_of(self.video_ske, self.exemplar_frames, temporal=True, hold=True, for_warp=True,
                                         steady=True, joints=LEG_JOINTS, parts=LEG_PART_MASK) if LEGS_OWN_EXEMPLAR else None
             if self.legs_search is not None:
@@ -247,8 +250,9 @@ class NetworkGenerator(Generator):
             self.covering_search = index_of(self.video_ske, self.exemplar_frames)
             if self.covered_distance is None:
                 self.covered_distance = Coverage(self.video_ske).threshold
-        i = int(self.exemplar_frames[self.exemplar_search.pick(ske.landmarks)[0]])
-        j = i if self.legs_search is None else int(self.exemplar_frames[self.legs_search.pick(ske.landmarks)[0]])
+        body = self.exemplar_search.pick(ske.landmarks)[0]
+        i = int(self.exemplar_frames[body])
+        j = i if self.legs_search is None else int(self.exemplar_frames[self.legs_search.pick(ske.landmarks, prefer=body)[0]])
         cuts = {(i, None)} if j == i else {(i, BODY_PARTS), (j, LEG_PARTS)}
         self.exemplar_pictures = {cut: self.exemplar_pictures.get(cut) or self.cut_exemplar(*cut) for cut in cuts}
         covered = float(self.covering_search.distances(ske.landmarks).min()) <= self.covered_distance

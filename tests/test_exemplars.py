@@ -557,6 +557,10 @@ def test_the_legs_come_from_the_frame_whose_legs_fit_and_the_arms_from_the_one_w
     everything = PoseIndex(video.landmarks, np.arange(6))
     legs = PoseIndex(video.landmarks, np.arange(6), joints=LEG_JOINTS, parts=LEG_PART_MASK)
     assert everything.pick(query.landmarks)[0] == 0 and legs.pick(query.landmarks)[0] == 1
+    assert legs.pick(query.landmarks, prefer=0)[0] == 1  # the body's frame, whose legs do not fit
+    near = PoseIndex(np.stack([standing_skeleton(2.2, 0.052).landmarks, query.landmarks]), [0, 100],
+                     joints=LEG_JOINTS, parts=LEG_PART_MASK)
+    assert near.pick(query.landmarks)[0] == 1 and near.pick(query.landmarks, prefer=0)[0] == 0  # nearly as close: kept
 
     gen = GenGAN(video, load_from_file=False, config=dict(REFINE, size=64), path=str(tmp_path / "g.pt"),
                  device=torch.device("cpu"))
