@@ -376,7 +376,7 @@ class NetworkGenerator(Generator):
         to a half of the crop. `person` is uint8 BGR; `flow` and `choice` are HxWxC arrays and
         `synth` the synthesised pixels as the network gave them (tensor 3xHxW, RGB, -1..1)."""
         sources = [(exemplar.frame, exemplar.maps)] + ([exemplar.legs] if exemplar.legs is not None else [])
-        self.native_exemplar = {frame: self.native_exemplar.get(frame) if frame in self.native_exemplar
+        self.native_exemplar = {frame: self.native_exemplar[frame] if frame in self.native_exemplar
                                 else self.video_ske.read_image(frame) for frame, _ in sources}  # a held exemplar is read once
         size = min([size] + [image.shape[0] for image in self.native_exemplar.values()])
         if size <= self.size:
